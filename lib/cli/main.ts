@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The `openkvs` command.
+ *   openkvs serve [--host 127.0.0.1] [--port 4567] [--data-dir ./openkvs-data]
+ *   openkvs demo  — the server plus a test-pattern camera streaming into the `demo` stream
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { runDemo } from './demo.js';
+import { startServer } from '../service/server.js';
+
+const port = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return n;
+};
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: string;
+  region: string;
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`openkvs: ${signal} again, exiting now\n`);
+      process.exit(130);
+    }
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`openkvs: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+const program = new Command();
+program.name('openkvs').description('Open Kinesis Video Streams: server, producer and tools').showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the openkvs server (Kinesis Video Streams compatible endpoint)')
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--port <port>', 'port (0 picks a free one)', port, 4567)
+  .option('--data-dir <dir>', 'where fragments and the index are stored', './openkvs-data')
+  .option('--region <region>', 'region reported in stream ARNs', 'us-east-1')
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+  .action(async (flags: ServeFlags) => {
+    const server = await startServer({
+      host: flags.host,
+      port: flags.port,
+      dataDir: flags.dataDir,
+      region: flags.region,
+      logLevel: flags.logLevel,
+    });
+    process.stdout.write(`openkvs listening on ${server.url}\n`);
+    onSignals(() => server.close());
+  });
+
+program
+  .command('demo')
+  .description('start the server with a demo camera (GStreamer test pattern) streaming into the "demo" stream')
+  .option('--port <port>', 'server port', port, 4567)
+  .option('--data-dir <dir>', 'where fragments and the index are stored', './openkvs-data')
+  .action(async (flags: { port: number; dataDir: string }) => {
+    const demo = await runDemo(flags);
+    onSignals(() => demo.stop());
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`openkvs: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+/**
+ * The openkvs error catalogue. Every error thrown by openkvs is an `OpenKvsError` with a stable,
+ * literal-typed `code` and a `retryable` flag; families are subclasses.
+ *
+ * `KvsApiError` is the family of Kinesis Video Streams API exceptions the server answers with:
+ * its `code` is the exception name the AWS SDK maps (`ResourceNotFoundException`, …) and
+ * `status` the HTTP status the service uses for it.
+ */
+
+export interface OpenKvsErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+export class OpenKvsError<C extends string = string> extends Error {
+  readonly code: C;
+  readonly retryable: boolean;
+
+  constructor(code: C, message: string, options: OpenKvsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** HTTP status of each Kinesis Video Streams exception the server emits (service-api.md §3.2, §5). */
+export const KVS_API_ERROR_STATUS = {
+  InvalidArgumentException: 400,
+  ResourceNotFoundException: 404,
+  ResourceInUseException: 400,
+  VersionMismatchException: 400,
+  TagsPerResourceExceededLimitException: 400,
+  InvalidResourceFormatException: 400,
+  AccountStreamLimitExceededException: 400,
+  ClientLimitExceededException: 400,
+  ConnectionLimitExceededException: 400,
+  NoDataRetentionException: 400,
+  NotAuthorizedException: 401,
+  AccessDeniedException: 401,
+  UnknownOperationException: 404,
+  InternalFailure: 500,
+} as const;
+
+export type KvsApiErrorCode = keyof typeof KVS_API_ERROR_STATUS;
+
+export class KvsApiError extends OpenKvsError<KvsApiErrorCode> {
+  readonly status: number;
+
+  constructor(code: KvsApiErrorCode, message: string, options: OpenKvsErrorOptions = {}) {
+    super(code, message, { retryable: options.retryable ?? code === 'InternalFailure', cause: options.cause });
+    this.status = KVS_API_ERROR_STATUS[code];
+  }
+}
+
+export const invalidArgument = (message: string): KvsApiError => new KvsApiError('InvalidArgumentException', message);
+
+export const streamNotFound = (): KvsApiError =>
+  new KvsApiError('ResourceNotFoundException', 'The requested stream is not found or not active.');

@@ -1,0 +1,110 @@
+/**
+ * Archived media (service-api.md §5): ListFragments and GetMediaForFragmentList.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { KvsApiError, invalidArgument } from '../../errors.js';
+import type { ServiceContext } from '../context.js';
+import { storedDocument } from '../media/fragment-document.js';
+import { ResponseWriter } from '../media/response-writer.js';
+import type { JsonOperation, StreamingOperation } from '../operations.js';
+import { parseFragmentNumber } from '../storage/fragment-number.js';
+import type { StoredFragment } from '../storage/fragment-store.js';
+import { epochSeconds, parseInput, streamArn, streamName, toEpochSeconds } from '../validation.js';
+
+const TimestampRange = z.strictObject({ StartTimestamp: epochSeconds, EndTimestamp: epochSeconds });
+
+const ListFragmentsInput = z.strictObject({
+  StreamName: streamName.optional(),
+  StreamARN: streamArn.optional(),
+  MaxResults: z.number().int().min(1).max(1000).optional(),
+  NextToken: z.string().min(1).max(4096).regex(/^[a-zA-Z0-9+/]+={0,2}$/, 'expected a token from a previous response').optional(),
+  FragmentSelector: z
+    .strictObject({
+      FragmentSelectorType: z.enum(['PRODUCER_TIMESTAMP', 'SERVER_TIMESTAMP']),
+      TimestampRange,
+    })
+    .optional(),
+});
+
+const TokenBody = z.strictObject({
+  s: z.number().int(), // stream id
+  a: z.number().int(), // after seq
+  k: z.enum(['producer', 'server']),
+  f: z.number(), // range start ms
+  t: z.number(), // range end ms
+});
+type Token = z.infer<typeof TokenBody>;
+
+const encodeToken = (t: Token): string => Buffer.from(JSON.stringify(t)).toString('base64');
+function decodeToken(token: string): Token {
+  try {
+    return TokenBody.parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
+  } catch {
+    throw invalidArgument('NextToken is not a token returned by ListFragments.');
+  }
+}
+
+const fragmentJson = (f: StoredFragment) => ({
+  FragmentNumber: f.fragmentNumber,
+  FragmentSizeInBytes: f.sizeBytes,
+  ProducerTimestamp: toEpochSeconds(f.producerTimestampMs),
+  ServerTimestamp: toEpochSeconds(f.serverTimestampMs),
+  FragmentLengthInMilliseconds: f.durationMs,
+});
+
+const listFragments: JsonOperation = (ctx, input) => {
+  const body = parseInput(ListFragmentsInput, input);
+  const stream = ctx.streams.resolve(body);
+  let cursor: Token;
+  if (body.NextToken !== undefined) {
+    cursor = decodeToken(body.NextToken);
+    if (cursor.s !== stream.id) throw invalidArgument('NextToken belongs to another stream.');
+  } else {
+    const sel = body.FragmentSelector;
+    if (!sel) throw invalidArgument('FragmentSelector is required when NextToken is not given.');
+    const { StartTimestamp: f, EndTimestamp: t } = sel.TimestampRange;
+    if (t < f) throw invalidArgument('FragmentSelector.TimestampRange.EndTimestamp must not be before StartTimestamp.');
+    cursor = { s: stream.id, a: 0, k: sel.FragmentSelectorType === 'SERVER_TIMESTAMP' ? 'server' : 'producer', f, t };
+  }
+  const limit = body.MaxResults ?? 1000;
+  const page = ctx.store.list(stream.id, { kind: cursor.k, startMs: cursor.f, endMs: cursor.t, afterSeq: cursor.a, limit: limit + 1 });
+  const more = page.length > limit;
+  const fragments = more ? page.slice(0, limit) : page;
+  return {
+    Fragments: fragments.map(fragmentJson),
+    ...(more ? { NextToken: encodeToken({ ...cursor, a: fragments[fragments.length - 1]!.seq }) } : {}),
+  };
+};
+
+const GetMediaForFragmentListInput = z.strictObject({
+  StreamName: streamName.optional(),
+  StreamARN: streamArn.optional(),
+  Fragments: z.array(z.string().min(1).max(128).regex(/^[0-9]+$/, 'expected fragment numbers')).min(1).max(1000),
+});
+
+const getMediaForFragmentList: StreamingOperation = async (ctx, input, req, res) => {
+  const body = parseInput(GetMediaForFragmentListInput, input);
+  const stream = ctx.streams.resolve(body);
+  const fragments = body.Fragments.map((n) => {
+    const seq = parseFragmentNumber(n);
+    const f = seq === undefined ? undefined : ctx.store.get(stream.id, seq);
+    if (!f) throw new KvsApiError('ResourceNotFoundException', `Fragment ${n} was not found in stream ${stream.name}.`);
+    return f;
+  });
+  const out = new ResponseWriter(req, res);
+  res.writeHead(200, { 'content-type': 'video/webm' });
+  const newest = ctx.store.last(stream.id)?.serverTimestampMs ?? 0;
+  for (const f of fragments) {
+    if (out.closed) break;
+    const bytes = await ctx.store.read(f);
+    await out.write(storedDocument(ctx.store.header(f.headerId), bytes, f, newest - f.serverTimestampMs));
+  }
+  out.end();
+};
+
+export const archiveOperations: { json: Record<string, JsonOperation>; streaming: Record<string, StreamingOperation> } = {
+  json: { listFragments },
+  streaming: { getMediaForFragmentList },
+};
+

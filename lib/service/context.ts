@@ -1,0 +1,53 @@
+/** What every operation handler receives: configuration and the server's long-lived parts. */
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { FragmentStore } from './storage/fragment-store.js';
+import type { StreamCatalog } from './control-plane/stream-catalog.js';
+import type { LiveHub } from './media/live-hub.js';
+
+export interface ServiceLimits {
+  /** Largest fragment accepted by PutMedia, bytes (service: 50 MB, error 4001). */
+  maxFragmentBytes: number;
+  /** Longest fragment accepted by PutMedia, ms (service: 10 s, error 4002). */
+  maxFragmentDurationMs: number;
+  /** How far in the future a producer timestamp may be, ms (error 4007). */
+  maxFutureMs: number;
+  /** PutMedia sends IDLE acks this often while no media arrives, ms. */
+  idleAckIntervalMs: number;
+  /** PutMedia ends the response after this long without body bytes, ms (service: 30 s). */
+  putMediaIdleTimeoutMs: number;
+  /** Concurrent GetMedia connections per stream (ConnectionLimitExceededException beyond). */
+  maxGetMediaConnections: number;
+  /** GetMedia closes a session after this long, ms (service: ~45 min). */
+  getMediaMaxDurationMs: number;
+  /** How much data retention-0 streams keep for live readers, ms (service: 5 min). */
+  liveBufferMs: number;
+}
+
+export const DEFAULT_LIMITS: ServiceLimits = {
+  maxFragmentBytes: 50 * 1000 * 1000,
+  maxFragmentDurationMs: 10_000,
+  maxFutureMs: 10 * 60_000,
+  idleAckIntervalMs: 3_000,
+  putMediaIdleTimeoutMs: 30_000,
+  maxGetMediaConnections: 100,
+  getMediaMaxDurationMs: 45 * 60_000,
+  liveBufferMs: 5 * 60_000,
+};
+
+export interface ServiceConfig {
+  region: string;
+  accountId: string;
+  /** Base URL of this server, scheme://host:port, no trailing slash; known once listening. */
+  url: string;
+  limits: ServiceLimits;
+}
+
+export interface ServiceContext {
+  config: ServiceConfig;
+  log: Logger;
+  db: Database.Database;
+  store: FragmentStore;
+  streams: StreamCatalog;
+  live: LiveHub;
+}

@@ -1,0 +1,218 @@
+/**
+ * The openkvs server: one HTTP listener answering the Kinesis Video Streams control-plane, media
+ * and archived-media operations exactly as the AWS SDK v3 clients and kvssink send them.
+ *
+ * PutMedia is a full-duplex request (the ACK stream is written while the MKV body is still
+ * arriving), so it is taken off the raw Node server before fastify parses bodies; every other
+ * operation goes through fastify (`POST /*`, dispatched on the last path segment).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import path from 'node:path';
+import Fastify, { type FastifyReply } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { KvsApiError } from '../errors.js';
+import { DEFAULT_LIMITS, type ServiceContext, type ServiceLimits } from './context.js';
+import { controlPlaneOperations } from './control-plane/operations.js';
+import { StreamCatalog } from './control-plane/stream-catalog.js';
+import { archiveOperations } from './archive/operations.js';
+import { handlePutMedia } from './ingest/put-media.js';
+import { getMedia } from './media/get-media.js';
+import { LiveHub } from './media/live-hub.js';
+import type { OperationTable } from './operations.js';
+import { openDatabase } from './storage/database.js';
+import { FragmentStore } from './storage/fragment-store.js';
+
+export interface ServerOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 4567; 0 picks a free port). */
+  port?: number;
+  /** Where fragments and the index live (default ./openkvs-data). */
+  dataDir?: string;
+  /** Region reported in ARNs (default us-east-1). */
+  region?: string;
+  /** Account id reported in ARNs (default 000000000000). */
+  accountId?: string;
+  /** A pino logger; by default one is created at `logLevel`. */
+  logger?: Logger;
+  /** Log level of the default logger (default info). */
+  logLevel?: string;
+  /** Service limits; defaults follow the AWS service. */
+  limits?: Partial<ServiceLimits>;
+  /** How often retention is enforced, ms (default 60 s). */
+  sweepIntervalMs?: number;
+}
+
+export interface OpenKvsServer {
+  /** Base URL, e.g. http://127.0.0.1:4567 — the endpoint for the AWS SDK clients and kvssink. */
+  url: string;
+  port: number;
+  /** Stops accepting requests, finishes or drops fragments in flight, closes readers and storage. */
+  close(): Promise<void>;
+}
+
+const operations: OperationTable = {
+  json: { ...controlPlaneOperations, ...archiveOperations.json },
+  streaming: { getMedia, ...archiveOperations.streaming },
+};
+
+const lastSegment = (url: string): string => {
+  const p = url.split('?', 1)[0]!;
+  return p.slice(p.lastIndexOf('/') + 1);
+};
+
+/** Headers and body of an API error as the AWS SDK maps them (service-api.md §1.5). */
+export function errorResponse(err: unknown): { status: number; headers: Record<string, string>; body: string } {
+  const e = err instanceof KvsApiError ? err : new KvsApiError('InternalFailure', 'Internal server error.');
+  return {
+    status: e.status,
+    headers: { 'content-type': 'application/json', 'x-amzn-errortype': e.code },
+    body: JSON.stringify({ Message: e.message }),
+  };
+}
+
+export function sendRawError(res: ServerResponse, err: unknown): void {
+  const { status, headers, body } = errorResponse(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<OpenKvsServer> {
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = path.resolve(options.dataDir ?? './openkvs-data');
+  mkdirSync(dataDir, { recursive: true });
+  const log = options.logger ?? pino({ level: options.logLevel ?? 'info' });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+
+  const db = openDatabase(path.join(dataDir, 'index.sqlite'));
+  const streams = new StreamCatalog(db, {
+    region: options.region ?? 'us-east-1',
+    accountId: options.accountId ?? '000000000000',
+  });
+  const store = await FragmentStore.open({
+    dataDir,
+    db,
+    retentionMs: (id) => {
+      const s = streams.byId(id);
+      return s === undefined ? undefined : s.retentionHours * 3_600_000;
+    },
+    liveBufferMs: limits.liveBufferMs,
+    log,
+  });
+  store.startSweeper(options.sweepIntervalMs ?? 60_000);
+  const live = new LiveHub();
+  const ctx: ServiceContext = {
+    config: { region: options.region ?? 'us-east-1', accountId: options.accountId ?? '000000000000', url: '', limits },
+    log,
+    db,
+    store,
+    streams,
+    live,
+  };
+  streams.onDelete((id) => {
+    live.closeStream(id);
+    return store.deleteStream(id);
+  });
+
+  const app = Fastify({
+    bodyLimit: 1024 * 1024,
+    serverFactory: (handler) =>
+      http.createServer((req: IncomingMessage, res: ServerResponse) => {
+        res.setHeader('x-amzn-RequestId', randomUUID());
+        if (req.method === 'POST' && lastSegment(req.url ?? '') === 'putMedia') {
+          handlePutMedia(ctx, req, res).catch((err: unknown) => {
+            log.error({ err }, 'putMedia failed');
+            sendRawError(res, err);
+          });
+          return;
+        }
+        handler(req, res);
+      }),
+  });
+
+  // The SDK always sends JSON; parse any content type (and an empty body) as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new KvsApiError('InvalidArgumentException', `Request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  const sendError = (reply: FastifyReply, err: unknown) => {
+    const { status, headers, body } = errorResponse(err);
+    return reply.code(status).headers(headers).send(body);
+  };
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof KvsApiError) return sendError(reply, err);
+    const e = err as { statusCode?: number; code?: string; message: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new KvsApiError('InvalidArgumentException', 'Request body is larger than 1 MiB.'));
+    }
+    if (e.statusCode !== undefined && e.statusCode < 500) {
+      return sendError(reply, new KvsApiError('InvalidArgumentException', e.message));
+    }
+    log.error({ err }, 'request failed');
+    return sendError(reply, err);
+  });
+
+  app.post('/*', async (req, reply) => {
+    const name = lastSegment(req.url);
+    const json = operations.json[name];
+    if (json) {
+      const out = await json(ctx, req.body);
+      return reply.header('content-type', 'application/json').send(JSON.stringify(out));
+    }
+    const streaming = operations.streaming[name];
+    if (streaming) {
+      reply.hijack();
+      try {
+        await streaming(ctx, req.body, req.raw, reply.raw);
+      } catch (err) {
+        if (!(err instanceof KvsApiError)) log.error({ err, operation: name }, 'streaming operation failed');
+        sendRawError(reply.raw, err);
+      }
+      return reply;
+    }
+    return sendError(reply, new KvsApiError('UnknownOperationException', `Unknown operation: ${name}.`));
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new KvsApiError('UnknownOperationException', `No operation at ${req.method} ${req.url}.`)),
+  );
+
+  await app.listen({ host, port: options.port ?? 4567 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4567);
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  ctx.config.url = `http://${urlHost}:${port}`;
+  log.info({ url: ctx.config.url, dataDir }, 'openkvs listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: ctx.config.url,
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        live.closeAll();
+        app.server.closeIdleConnections?.();
+        const done = app.close();
+        // PutMedia and GetMedia responses are long-lived: end them so the listener can close.
+        app.server.closeAllConnections?.();
+        await done;
+        await store.close();
+        db.close();
+        log.info('openkvs stopped');
+      })()),
+  };
+}
