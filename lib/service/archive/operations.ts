@@ -83,7 +83,7 @@ const GetMediaForFragmentListInput = z.strictObject({
   Fragments: z.array(z.string().min(1).max(128).regex(/^[0-9]+$/, 'expected fragment numbers')).min(1).max(1000),
 });
 
-const getMediaForFragmentList: StreamingOperation = async (ctx, input, req, res) => {
+const getMediaForFragmentList: StreamingOperation = async (ctx, input, _req, res) => {
   const body = parseInput(GetMediaForFragmentListInput, input);
   const stream = ctx.streams.resolve(body);
   const fragments = body.Fragments.map((n) => {
@@ -92,7 +92,7 @@ const getMediaForFragmentList: StreamingOperation = async (ctx, input, req, res)
     if (!f) throw new KvsApiError('ResourceNotFoundException', `Fragment ${n} was not found in stream ${stream.name}.`);
     return f;
   });
-  const out = new ResponseWriter(req, res);
+  const out = new ResponseWriter(res);
   res.writeHead(200, { 'content-type': 'video/webm' });
   const newest = ctx.store.last(stream.id)?.serverTimestampMs ?? 0;
   for (const f of fragments) {

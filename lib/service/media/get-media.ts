@@ -61,7 +61,7 @@ function startAfter(ctx: ServiceContext, streamId: number, sel: z.infer<typeof G
   }
 }
 
-export async function getMedia(ctx: ServiceContext, input: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function getMedia(ctx: ServiceContext, input: unknown, _req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = parseInput(GetMediaInput, input);
   const stream = ctx.streams.resolve(body);
   let lastSeq = startAfter(ctx, stream.id, body.StartSelector);
@@ -77,7 +77,7 @@ export async function getMedia(ctx: ServiceContext, input: unknown, req: Incomin
   }
   counts.set(stream.id, readers + 1);
 
-  const out = new ResponseWriter(req, res);
+  const out = new ResponseWriter(res);
   const timer = setTimeout(() => out.close(), ctx.config.limits.getMediaMaxDurationMs);
   timer.unref();
   out.onClose(() => ctx.live.wake(stream.id));

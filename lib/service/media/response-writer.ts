@@ -2,7 +2,7 @@
  * Writes a long-lived streaming response with back-pressure: `write` resolves when the socket
  * can take more, or at once when the client has gone (then `closed` is true).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 export class ResponseWriter {
   private readonly res: ServerResponse;
@@ -10,13 +10,10 @@ export class ResponseWriter {
   private readonly closeListeners: Array<() => void> = [];
   private drainWaiter: (() => void) | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
+  constructor(res: ServerResponse) {
     this.res = res;
-    const onClose = () => this.markClosed();
-    res.on('close', onClose);
-    req.on('close', () => {
-      if (!res.writableFinished && req.destroyed) onClose();
-    });
+    // 'close' on the response: the client went away (or the response finished).
+    res.on('close', () => this.markClosed());
     res.on('drain', () => this.wakeDrain());
   }
 

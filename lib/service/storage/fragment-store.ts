@@ -241,7 +241,7 @@ export class FragmentStore {
     const kindQueries = (column: string): KindQueries => ({
       atOrBefore: db.prepare(
         `SELECT ${COLUMNS} FROM fragments WHERE stream_id = ? AND ${column} <= ?
-         ORDER BY ${column} DESC, seq DESC LIMIT 1`,
+         ORDER BY ${column} DESC, seq LIMIT 1`,
       ),
       after: db.prepare(
         `SELECT ${COLUMNS} FROM fragments WHERE stream_id = ? AND ${column} > ?
@@ -330,7 +330,7 @@ export class FragmentStore {
     return toStored(this.sql.last.get(streamId));
   }
 
-  /** The fragment containing the timestamp: the last one starting at or before it, else the first after it. */
+  /** The fragment containing the timestamp: the last start at or before it (the earliest fragment of that start), else the first after it. */
   atTimestamp(streamId: number, kind: TimestampKind, ms: number): StoredFragment | undefined {
     const q = this.byKind[kind];
     return toStored(q.atOrBefore.get(streamId, ms) ?? q.after.get(streamId, ms));

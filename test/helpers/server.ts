@@ -1,0 +1,81 @@
+/**
+ * A real openkvs server on 127.0.0.1 for tests, with the AWS SDK v3 clients pointed at it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
+import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
+import { KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
+import { type OpenKvsServer, type ServerOptions, startServer } from '../../lib/service/server.js';
+
+export const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+
+export const tempDir = (prefix = 'openkvs-test-'): string => mkdtempSync(path.join(os.tmpdir(), prefix));
+
+export interface Clients {
+  kv: KinesisVideoClient;
+  media: KinesisVideoMediaClient;
+  archived: KinesisVideoArchivedMediaClient;
+}
+
+export function clientsFor(url: string): Clients {
+  const config = { endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1 };
+  return {
+    kv: new KinesisVideoClient(config),
+    media: new KinesisVideoMediaClient(config),
+    archived: new KinesisVideoArchivedMediaClient(config),
+  };
+}
+
+export interface TestServer extends Clients {
+  server: OpenKvsServer;
+  url: string;
+  dataDir: string;
+  createStream(name: string, retentionHours?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const server = await startServer({ port: 0, logLevel: 'silent', ...options, dataDir });
+  const clients = clientsFor(server.url);
+  return {
+    ...clients,
+    server,
+    url: server.url,
+    dataDir,
+    createStream: async (name, retentionHours = 24) => {
+      await clients.kv.send(new CreateStreamCommand({ StreamName: name, DataRetentionInHours: retentionHours }));
+    },
+    close: () => server.close(),
+  };
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** `openkvs serve` in a child process (for crash tests); resolves once it prints its URL. */
+export async function spawnServer(dataDir: string, port: number): Promise<{ child: ChildProcess; url: string }> {
+  const cli = path.resolve('dist/lib/cli/main.js');
+  const child = spawn(process.execPath, [cli, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /openkvs listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`openkvs serve exited with ${code}: ${out}`)));
+  });
+  return { child, url };
+}
