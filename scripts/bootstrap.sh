@@ -10,7 +10,7 @@ PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev libgtest-dev nlohmann-json3-dev
   ffmpeg mkvtoolnix
 )
 
