@@ -45,7 +45,10 @@ uint64_t ContentStore::beginFragment(uint64_t timecode, int64_t ptsNs, Chunk pre
   std::function<void(const FragmentInfo&)> onDrop;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (open_ && !fragments_.empty()) fragments_.back().info.complete = true;
+    if (open_ && !fragments_.empty()) {
+      fragments_.back().info.complete = true;
+      fragments_.back().info.completedAt = std::chrono::steady_clock::now();
+    }
     Fragment f;
     f.info.id = id = nextId_++;
     f.info.timecode = timecode;
@@ -103,6 +106,7 @@ void ContentStore::closeFragment(std::optional<Chunk> trailer) {
       f.chunks.push_back(std::move(*trailer));
     }
     f.info.complete = true;
+    f.info.completedAt = std::chrono::steady_clock::now();
     open_ = false;
     onData = onData_;
   }
@@ -261,6 +265,15 @@ void ContentStore::trimPersisted() {
 bool ContentStore::allPersisted() const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& f : fragments_) {
+    if (f.info.state != FragmentState::Persisted && f.info.state != FragmentState::Skipped) return false;
+  }
+  return true;
+}
+
+bool ContentStore::allPersistedBefore(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& f : fragments_) {
+    if (f.info.id >= id) break;
     if (f.info.state != FragmentState::Persisted && f.info.state != FragmentState::Skipped) return false;
   }
   return true;

@@ -49,6 +49,7 @@ struct FragmentInfo {
   uint32_t frames = 0;
   bool complete = false;
   FragmentState state = FragmentState::Pending;
+  std::chrono::steady_clock::time_point completedAt;  // when its last byte was stored
 };
 
 struct StoreStats {
@@ -100,8 +101,10 @@ class ContentStore {
   std::optional<FragmentInfo> ack(FragmentState newState, uint64_t timecode);
   /// Marks a fragment to be stepped over on resend.
   void skip(uint64_t timecode);
-  /// The newest fragment that is complete and not yet persisted (for EOS waits).
+  /// True when every fragment kept is persisted (or skipped).
   bool allPersisted() const;
+  /// True when every fragment with an id below `id` is persisted (or skipped).
+  bool allPersistedBefore(uint64_t id) const;
   std::optional<FragmentInfo> fragment(uint64_t id) const;
 
   /// Blocks until data is available past `cursor`, `wake()` is called, or the timeout passes.

@@ -1,0 +1,381 @@
+#include "kvs/stream.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "kvs/control_plane.h"
+#include "kvs/http.h"
+
+namespace kvs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+/// ACK errors after which the fragment is not sent again (producer-protocol.md §4.4).
+bool skipsFragment(uint32_t errorId) {
+  switch (errorId) {
+    case 4000:
+    case 4003:
+    case 5000:
+    case 5001:
+      return false;
+    default:
+      return errorId >= 4001 && errorId < 5000;
+  }
+}
+
+/// ACK errors that fail the pipeline in the AWS element.
+bool isFatalAck(uint32_t errorId) {
+  return errorId == 4005 || errorId == 4007 || errorId == 4008 || errorId == 4010 || errorId == 4012 ||
+         (errorId >= 4500 && errorId <= 4507);
+}
+
+/// Drops after which the ingest host is known to be alive: roll back only past RECEIVED.
+bool hostAliveAfter(uint32_t errorId) {
+  return errorId == 0 || errorId == 4000 || errorId == 4003 || errorId == 4008 || errorId == 5000 || errorId == 5001 ||
+         (errorId >= 4500 && errorId <= 4507);
+}
+
+}  // namespace
+
+KvsStream::KvsStream(StreamSettings settings, std::shared_ptr<CredentialProvider> credentials, ContentStore& store,
+                     StreamCallbacks callbacks, LogSink log)
+    : settings_(std::move(settings)),
+      credentials_(std::move(credentials)),
+      store_(store),
+      callbacks_(std::move(callbacks)),
+      log_(std::move(log)) {}
+
+KvsStream::~KvsStream() { stop(false, Clock::now()); }
+
+void KvsStream::start() {
+  if (thread_.joinable()) return;
+  store_.setDataCallback([this] {
+    std::lock_guard<std::mutex> lock(multiMutex_);
+    if (multi_ != nullptr) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  });
+  thread_ = std::thread([this] { run(); });
+}
+
+void KvsStream::setStreamHeader(std::vector<uint8_t> header) {
+  {
+    std::lock_guard<std::mutex> lock(headerMutex_);
+    header_ = std::move(header);
+  }
+  store_.wake();
+}
+
+void KvsStream::setCredentials(std::shared_ptr<CredentialProvider> credentials) {
+  std::lock_guard<std::mutex> lock(credentialsMutex_);
+  credentials_ = std::move(credentials);
+}
+
+bool KvsStream::stop(bool drain, Clock::time_point deadline) {
+  if (!thread_.joinable()) return allPersisted_;
+  deadline_ = deadline;
+  draining_ = drain;
+  stopping_ = true;
+  store_.wake();
+  {
+    std::lock_guard<std::mutex> lock(multiMutex_);
+    if (multi_ != nullptr) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  }
+  thread_.join();
+  store_.setDataCallback({});
+  return allPersisted_;
+}
+
+void KvsStream::report(StreamError e) {
+  if (e.fatal) failed_ = true;
+  logTo(log_, e.fatal ? LogLevel::Error : LogLevel::Warning, e.message);
+  if (callbacks_.onError) callbacks_.onError(e);
+}
+
+void KvsStream::run() {
+  if (!startup()) return;
+  upload();
+}
+
+bool KvsStream::startup() {
+  std::shared_ptr<CredentialProvider> creds;
+  {
+    std::lock_guard<std::mutex> lock(credentialsMutex_);
+    creds = credentials_;
+  }
+  ControlPlaneConfig cfg;
+  cfg.endpoint = settings_.controlPlaneEndpoint;
+  cfg.region = settings_.region;
+  cfg.userAgent = settings_.userAgent;
+  cfg.connectTimeoutMs = settings_.connectTimeoutMs;
+  cfg.completionTimeoutMs = settings_.completionTimeoutMs;
+  cfg.caCertPath = settings_.caCertPath;
+  ControlPlane cp(cfg, *creds, log_);
+  Backoff backoff;
+  for (int attempt = 1;; attempt++) {
+    if (stopping_) return false;
+    try {
+      auto desc = cp.describeStream(settings_.streamName);
+      std::string arn;
+      if (!desc) {
+        if (!settings_.allowCreateStream) {
+          report({"stream " + settings_.streamName + " does not exist and allow-create-stream is false", 404,
+                  "ResourceNotFoundException", 0, false, true, std::nullopt});
+          return false;
+        }
+        arn = cp.createStream(settings_.streamName, settings_.mediaType, settings_.retentionHours);
+        logTo(log_, LogLevel::Info, "created stream " + settings_.streamName);
+      } else {
+        if (desc->status != "ACTIVE") throw ControlPlaneError("stream is " + desc->status, ControlPlaneErrorKind::Service, 200, "", true);
+        arn = desc->arn;
+      }
+      if (!settings_.tags.empty()) {
+        try {
+          cp.tagStream(arn, settings_.tags);
+        } catch (const ControlPlaneError& e) {
+          report({std::string("TagStream failed: ") + e.what(), e.httpStatus, e.serviceCode, 0, true, false, std::nullopt});
+        }
+      }
+      dataEndpoint_ = cp.getDataEndpoint(settings_.streamName);
+      logTo(log_, LogLevel::Info, "stream " + settings_.streamName + " ready, data endpoint " + dataEndpoint_);
+      if (callbacks_.onReady) callbacks_.onReady(arn);
+      return true;
+    } catch (const ControlPlaneError& e) {
+      bool auth = e.httpStatus == 401 || e.httpStatus == 403;
+      bool fatal = attempt >= 5 || (!e.retryable && !auth);
+      report({std::string("control plane: ") + e.what(), e.httpStatus, e.serviceCode, 0, !fatal, fatal, std::nullopt});
+      if (fatal) return false;
+    } catch (const std::exception& e) {
+      bool fatal = attempt >= 5;
+      report({std::string("control plane: ") + e.what(), 0, "", 0, !fatal, fatal, std::nullopt});
+      if (fatal) return false;
+    }
+    auto wait = backoff.next();
+    store_.waitForData(ReadCursor{UINT64_MAX, 0, 0}, wait);  // an interruptible sleep
+  }
+}
+
+void KvsStream::handleAck(const Ack& ack) {
+  if (ack.type == AckType::Idle) return;
+  milliseconds latency{0};
+  if (ack.timecode) {
+    switch (ack.type) {
+      case AckType::Buffering:
+        store_.ack(FragmentState::Buffering, *ack.timecode);
+        break;
+      case AckType::Received: {
+        stats_.fragmentsReceived++;
+        bool final = !settings_.fragmentAcks || settings_.retentionHours == 0;
+        auto f = store_.ack(final ? FragmentState::Persisted : FragmentState::Received, *ack.timecode);
+        if (final && f) latency = std::chrono::duration_cast<milliseconds>(Clock::now() - f->completedAt);
+        break;
+      }
+      case AckType::Persisted: {
+        auto f = store_.ack(FragmentState::Persisted, *ack.timecode);
+        stats_.fragmentsPersisted++;
+        if (f && f->complete) {
+          latency = std::chrono::duration_cast<milliseconds>(Clock::now() - f->completedAt);
+          stats_.lastAckLatency = latency;
+        }
+        break;
+      }
+      case AckType::Error:
+        if (skipsFragment(ack.errorId.value_or(0))) store_.skip(*ack.timecode);
+        break;
+      case AckType::Idle:
+        break;
+    }
+  }
+  if (ack.type == AckType::Error) {
+    uint32_t id = ack.errorId.value_or(0);
+    bool fatal = isFatalAck(id) || !settings_.restartOnError;
+    report({"PutMedia ERROR ack " + std::to_string(id) + (ack.errorCode.empty() ? "" : " " + ack.errorCode), 200,
+            ack.errorCode, id, !fatal, fatal, ack.timecode});
+  }
+  if (callbacks_.onAck) callbacks_.onAck(ack, latency);
+}
+
+void KvsStream::upload() {
+  CURLM* multi = curl_multi_init();
+  {
+    std::lock_guard<std::mutex> lock(multiMutex_);
+    multi_ = multi;
+  }
+  PutMediaConfig pm;
+  pm.dataEndpoint = dataEndpoint_;
+  pm.streamName = settings_.streamName;
+  pm.region = settings_.region;
+  pm.userAgent = settings_.userAgent;
+  pm.absoluteTimecodes = settings_.absoluteTimecodes;
+  pm.fragmentAcks = settings_.fragmentAcks;
+  pm.waitForPersisted = settings_.retentionHours > 0;
+  pm.connectTimeoutMs = settings_.connectTimeoutMs;
+  pm.caCertPath = settings_.caCertPath;
+
+  std::vector<std::unique_ptr<PutMediaConnection>> conns;  // [0] current; others finishing
+  uint64_t nextId = 1;
+  ReadCursor cursor = store_.tailCursor();
+  Backoff backoff;
+  Clock::time_point retryAt = Clock::now();
+  Clock::time_point lastStats = Clock::now();
+  uint64_t lastBytes = 0;
+
+  auto event = [&](uint64_t id, const char* state, std::string reason, long status = 0) {
+    logTo(log_, LogLevel::Info, "connection " + std::to_string(id) + " " + state + (reason.empty() ? "" : ": " + reason));
+    if (callbacks_.onConnection) callbacks_.onConnection({id, state, std::move(reason), status});
+  };
+
+  auto open = [&](ReadCursor at) {
+    std::vector<uint8_t> header;
+    {
+      std::lock_guard<std::mutex> lock(headerMutex_);
+      header = header_;
+    }
+    std::shared_ptr<CredentialProvider> creds;
+    {
+      std::lock_guard<std::mutex> lock(credentialsMutex_);
+      creds = credentials_;
+    }
+    Credentials c;
+    try {
+      c = creds->get();
+    } catch (const std::exception& e) {
+      report({std::string("credentials: ") + e.what(), 0, "", 0, true, false, std::nullopt});
+      retryAt = Clock::now() + backoff.next();
+      return;
+    }
+    uint64_t id = nextId++;
+    auto conn = std::make_unique<PutMediaConnection>(id, pm, c, store_, at, std::move(header),
+                                                     [this](const Ack& a) { handleAck(a); }, log_);
+    curl_multi_add_handle(multi, conn->handle());
+    stats_.connections++;
+    event(id, "connecting", "");
+    conns.insert(conns.begin(), std::move(conn));
+  };
+
+  uint64_t closedBytes = 0;
+  // Ends every connection after `dropped` failed; the next one resends from the rollback point.
+  auto dropAll = [&](PutMediaConnection& dropped, bool hostAlive, const std::string& reason, long status) {
+    cursor = store_.rollback(dropped.cursor(), hostAlive, settings_.replayDuration);
+    event(dropped.id(), "dropped", reason, status);
+    bool progressed = dropped.receivedAnyAck();
+    if (progressed) backoff.reset();
+    retryAt = Clock::now() + (progressed ? milliseconds(0) : backoff.next());
+    if (!settings_.restartOnError) {
+      report({"PutMedia connection dropped (" + reason + ") and restart-on-error is false", status, "", 0, false, true,
+              std::nullopt});
+    }
+    for (auto& c : conns) {
+      closedBytes += c->bytesSent();
+      curl_multi_remove_handle(multi, c->handle());
+    }
+    conns.clear();
+  };
+
+  bool hasHeader = false;
+  for (;;) {
+    if (failed_) break;
+    const bool stopping = stopping_;
+    if (stopping && !draining_) break;
+    {
+      std::lock_guard<std::mutex> lock(headerMutex_);
+      hasHeader = !header_.empty();
+    }
+    PutMediaConnection* current = conns.empty() ? nullptr : conns.front().get();
+    if (current && current->finishing()) current = nullptr;
+
+    // Open a connection when there is something to send.
+    if (current == nullptr && hasHeader && Clock::now() >= retryAt) {
+      bool rotatingOut = !conns.empty();
+      ReadCursor at = rotatingOut ? conns.front()->cursor() : cursor;
+      bool ready = !rotatingOut || store_.atFragmentBoundary(at);
+      if (ready && !store_.drained(at)) open(at);
+    }
+
+    // Rotation (§8.1): the old connection finishes at the next fragment boundary, the new one
+    // starts there.
+    if (current && !stopping && Clock::now() - current->openedAt() >= settings_.rotationPeriod) {
+      event(current->id(), "rotating", "connection lifetime reached");
+      current->finishAtBoundary();
+    }
+    if (stopping && draining_) {
+      for (auto& c : conns) c->finishAtBoundary();
+      if (store_.allPersisted() && store_.drained(conns.empty() ? cursor : conns.front()->cursor())) {
+        allPersisted_ = true;
+        if (conns.empty()) break;  // every body ended and its response closed
+      }
+      if (Clock::now() >= deadline_) {
+        logTo(log_, LogLevel::Warning, "stop timeout reached before every fragment was persisted");
+        break;
+      }
+    }
+
+    for (auto& c : conns) c->resume();
+    int running = 0;
+    curl_multi_perform(multi, &running);
+
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      auto it = std::find_if(conns.begin(), conns.end(), [&](auto& c) { return c->handle() == msg->easy_handle; });
+      if (it == conns.end()) continue;
+      PutMediaConnection& c = **it;
+      long status = c.httpStatus();
+      CURLcode result = msg->data.result;
+      if (result == CURLE_OK && status == 200 && c.bodyEnded() && !c.errored()) {
+        event(c.id(), "closed", "");
+        if (it == conns.begin()) cursor = c.cursor();
+        closedBytes += c.bytesSent();
+        curl_multi_remove_handle(multi, c.handle());
+        conns.erase(it);
+        continue;
+      }
+      // Dropped: every connection restarts from the rollback point (§8.2).
+      std::string reason = result != CURLE_OK ? curl_easy_strerror(result) : "HTTP " + std::to_string(status);
+      if (status == 401 || status == 403) {
+        report({"PutMedia refused: HTTP " + std::to_string(status), status, "NotAuthorizedException", 0, true, false,
+                std::nullopt});
+      } else if (status >= 300) {
+        report({"PutMedia failed: HTTP " + std::to_string(status), status, "", 0, true, false, std::nullopt});
+      }
+      dropAll(c, (result == CURLE_OK || c.receivedAnyAck()) && status < 300, reason, status);
+      break;
+    }
+    // An ERROR ack ends the connection for the producer (§4.4).
+    for (auto& c : conns) {
+      if (!c->errored()) continue;
+      dropAll(*c, true, "ERROR ack", 200);
+      break;
+    }
+
+    auto now = Clock::now();
+    if (now - lastStats >= std::chrono::seconds(1)) {
+      stats_.bytesSent = closedBytes;
+      for (auto& c : conns) stats_.bytesSent += c->bytesSent();
+      StoreStats s = store_.stats();
+      stats_.bufferedBytes = s.bufferedBytes;
+      stats_.bufferedDuration = s.bufferedDuration;
+      stats_.fragmentsDropped = s.droppedFragments;
+      double secs = std::chrono::duration<double>(now - lastStats).count();
+      stats_.bitrateBps = static_cast<double>(stats_.bytesSent - lastBytes) * 8.0 / secs;
+      lastBytes = stats_.bytesSent;
+      lastStats = now;
+      if (callbacks_.onStats) callbacks_.onStats(stats_);
+    }
+    curl_multi_poll(multi, nullptr, 0, 100, nullptr);
+  }
+
+  for (auto& c : conns) curl_multi_remove_handle(multi, c->handle());
+  conns.clear();
+  {
+    std::lock_guard<std::mutex> lock(multiMutex_);
+    multi_ = nullptr;
+  }
+  curl_multi_cleanup(multi);
+  if (store_.allPersisted()) allPersisted_ = true;
+}
+
+}  // namespace kvs
