@@ -118,6 +118,7 @@ export class MkvStreamParser {
   end(): void {
     if (this.mode !== 'header' || this.hdrLen > 0) throw new MkvError('input ends inside an element');
     this.closeEnded();
+    if (this.level === 3) throw new MkvError('input ends inside a BlockGroup');
     if (this.level >= 2) {
       if (this.clusterEnd !== undefined) throw new MkvError('input ends inside a cluster');
       this.closeCluster();
