@@ -46,7 +46,8 @@ const MAX_TRACKS = 3;
 interface FragmentInProgress {
   /** Undefined for a re-sent duplicate of a fragment stored (or arriving) already. */
   live?: LiveFragment;
-  duplicateOf?: { fragmentNumber: string; persisted: Promise<unknown> };
+  /** `indexed`: true once the original is stored, false if it was dropped with its connection. */
+  duplicateOf?: { fragmentNumber: string; seq: number; indexed: Promise<boolean> };
   seq: number;
   fragmentNumber: string;
   timecode?: number;
@@ -210,9 +211,7 @@ export class IngestSession {
     if (!this.ebml || !this.tracks) {
       throw new IngestError('INVALID_MKV_DATA', 'a Cluster arrived before the EBML header and Tracks');
     }
-    if (!this.ctx.streams.byId(this.opts.stream.id)) {
-      throw new IngestError('STREAM_NOT_ACTIVE', `stream ${this.opts.stream.name} was deleted`);
-    }
+    this.activeStream();
     this.header ??= { ebml: this.ebml, tracks: this.info ? Buffer.concat([this.info, this.tracks]) : this.tracks };
     const seq = this.ctx.store.nextSeq();
     this.current = {
@@ -229,16 +228,25 @@ export class IngestSession {
     this.pendingTags = [];
   }
 
+  /** The stream's current record; STREAM_NOT_ACTIVE once it is being deleted or gone. */
+  private activeStream(): StreamRecord {
+    const stream = this.ctx.streams.byId(this.opts.stream.id);
+    if (!stream || stream.status === 'DELETING') {
+      throw new IngestError('STREAM_NOT_ACTIVE', `stream ${this.opts.stream.name} was deleted`);
+    }
+    return stream;
+  }
+
   private clusterTimecode(tc: number): void {
     const cur = this.current!;
     if (cur.timecode !== undefined) throw new IngestError('INVALID_MKV_DATA', 'a Cluster has two Timecode elements');
+    cur.timecode = tc; // set first: the ERROR ack of a refused fragment names its timecode
     if (this.lastTimecode !== undefined && tc <= this.lastTimecode) {
       throw new IngestError(
         'FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS',
         `fragment timecode ${tc} is not greater than the previous fragment's ${this.lastTimecode}`,
       );
     }
-    cur.timecode = tc;
     this.lastTimecode = tc;
     const producerMs = Math.floor(tc * this.scaleMs()) + (this.opts.timecodeType === 'RELATIVE' ? this.opts.producerStartMs : 0);
     if (producerMs > Date.now() + this.ctx.config.limits.maxFutureMs) {
@@ -253,7 +261,8 @@ export class IngestSession {
       cur.fragmentNumber = stored?.fragmentNumber ?? arriving!.fragmentNumber;
       cur.duplicateOf = {
         fragmentNumber: cur.fragmentNumber,
-        persisted: stored ? Promise.resolve() : this.waitIndexed(streamId, arriving!),
+        seq: stored?.seq ?? arriving!.seq,
+        indexed: stored ? Promise.resolve(true) : this.waitIndexed(streamId, arriving!),
       };
     } else {
       cur.live = {
@@ -272,13 +281,16 @@ export class IngestSession {
     this.ack('BUFFERING', tc, cur.fragmentNumber);
   }
 
-  /** Resolves once a fragment arriving on another connection has left the hub (stored or dropped). */
-  private async waitIndexed(streamId: number, f: LiveFragment): Promise<void> {
+  /**
+   * Resolves once a fragment arriving on another connection has left the hub: true when it was
+   * stored, false when it was dropped. Never rejects: nothing may be waiting for it yet.
+   */
+  private async waitIndexed(streamId: number, f: LiveFragment): Promise<boolean> {
     while (this.ctx.live.findByProducerTimestamp(streamId, f.producerTimestampMs) === f) {
       await this.ctx.live.changed(streamId);
-      if (this.ctx.live.isClosed(streamId)) return;
+      if (this.ctx.live.isClosed(streamId)) return true;
     }
-    if (f.state === 'aborted') throw new IngestError('STREAM_READ_ERROR', 'the original of a re-sent fragment was dropped');
+    return f.state !== 'aborted';
   }
 
   private clusterData(bytes: Buffer): void {
@@ -319,6 +331,9 @@ export class IngestSession {
     for (const n of this.trackNumbers) {
       if (!cur.tracksSeen.has(n)) throw new IngestError('FRAMES_MISSING_FOR_TRACK', `fragment has no frames for track ${n}`);
     }
+    // A fragment completed while its stream is deleted is refused, not stored for a stream that is gone.
+    const stream = this.activeStream();
+    const durable = stream.retentionHours > 0;
     this.current = undefined;
     this.stats.fragments++;
     this.ack('RECEIVED', cur.timecode, cur.fragmentNumber);
@@ -326,18 +341,44 @@ export class IngestSession {
 
     if (cur.duplicateOf) {
       this.stats.duplicates++;
-      this.track(cur.duplicateOf.persisted.then(() => this.persistedAck(timecode, cur.fragmentNumber)));
+      const { seq, indexed } = cur.duplicateOf;
+      const header = this.header!;
+      this.track(
+        indexed.then((wasStored) => {
+          if (wasStored) {
+            if (durable) this.persistedAck(timecode, cur.fragmentNumber);
+            return;
+          }
+          this.activeStream();
+          // The original was dropped with its connection: this complete copy is stored in its
+          // place, under the fragment number it was acknowledged with.
+          const live: LiveFragment = {
+            streamId: stream.id,
+            seq,
+            fragmentNumber: cur.fragmentNumber,
+            producerTimestampMs: cur.producerTimestampMs,
+            serverTimestampMs: cur.serverTimestampMs,
+            header,
+            producerTags: cur.producerTags,
+            chunks: cur.chunks,
+            state: 'receiving',
+          };
+          this.ctx.live.start(live);
+          return this.persist(cur, live, timecode, durable);
+        }),
+      );
       return;
     }
+    this.track(this.persist(cur, cur.live!, timecode, durable));
+  }
 
-    const live = cur.live!;
+  /** Hands a complete fragment to the store; its PERSISTED ack (if durable) follows once it is indexed. */
+  private persist(cur: FragmentInProgress, live: LiveFragment, timecode: number, durable: boolean): Promise<void> {
     this.ctx.live.received(live);
-    const stream = this.ctx.streams.byId(this.opts.stream.id) ?? this.opts.stream;
-    const durable = stream.retentionHours > 0;
     const clusterHeader = elementHeader(ID.Cluster, cur.bytes, 8);
     const appended = this.ctx.store.append({
-      streamId: stream.id,
-      seq: cur.seq,
+      streamId: live.streamId,
+      seq: live.seq,
       producerTimestampMs: cur.producerTimestampMs,
       serverTimestampMs: cur.serverTimestampMs,
       durationMs: Math.round(this.fragmentDuration(cur) * this.scaleMs()),
@@ -345,24 +386,22 @@ export class IngestSession {
       chunks: [...cur.producerTags, clusterHeader, ...cur.chunks],
       durable,
     });
-    this.track(
-      appended.then(
-        (stored: StoredFragment) => {
-          this.ctx.live.indexed(live);
-          if (durable) this.persistedAck(timecode, stored.fragmentNumber);
-        },
-        (err: unknown) => {
-          this.ctx.live.abort(live);
-          this.ctx.log.error({ err, stream: stream.name }, 'storing a fragment failed');
-          this.opts.sendAck({
-            EventType: 'ERROR',
-            FragmentTimecode: timecode,
-            FragmentNumber: cur.fragmentNumber,
-            ErrorId: 5001,
-            ErrorCode: 'ARCHIVAL_ERROR',
-          });
-        },
-      ),
+    return appended.then(
+      (stored: StoredFragment) => {
+        this.ctx.live.indexed(live);
+        if (durable) this.persistedAck(timecode, stored.fragmentNumber);
+      },
+      (err: unknown) => {
+        this.ctx.live.abort(live);
+        this.ctx.log.error({ err, stream: this.opts.stream.name }, 'storing a fragment failed');
+        this.opts.sendAck({
+          EventType: 'ERROR',
+          FragmentTimecode: timecode,
+          FragmentNumber: live.fragmentNumber,
+          ErrorId: 5001,
+          ErrorCode: 'ARCHIVAL_ERROR',
+        });
+      },
     );
   }
 

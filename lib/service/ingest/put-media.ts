@@ -96,7 +96,8 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
       log.debug({ why, ...session.stats }, 'PutMedia finished');
       if (!res.writableEnded) res.end();
       // Whatever the client still sends is not read; close the connection after the response.
-      if (why !== 'end') req.socket?.destroySoon?.();
+      // After an ERROR ack the connection is closed too, even when the body had ended.
+      if (why !== 'end' || session.error) req.socket?.destroySoon?.();
     });
   };
 
