@@ -213,7 +213,7 @@ struct Track {
   uint32_t channels = 0;
   uint64_t number = 0;  // MKV track number
   std::deque<Frame> queue;
-  gint64 lastDtsNs = -1;
+  GstSegment segment;
 };
 
 /// Runtime objects, from READY to NULL.
@@ -567,7 +567,7 @@ static void package_frame(GstKvsSink* sink, Track& track, Frame& f) {
     }
   }
   if (f.ptsNs < st.clusterPtsNs && st.clusterOpen && !newCluster) {
-    GST_LOG_OBJECT(sink, "frame before its fragment start; dropped");
+    GST_WARNING_OBJECT(sink, "frame timestamp before its fragment start (B-frames are not supported by Kinesis Video Streams); dropped");
     st.droppedFrames++;
     return;
   }
@@ -749,11 +749,14 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   const bool frameTimecodes = p->settings.frameTimecodes;
   g_mutex_unlock(&sink->settings_lock);
 
-  // Timestamps (producer-protocol.md §7.1): PTS becomes epoch-based.
-  GstClockTime pts = GST_BUFFER_PTS(buf);
+  // Timestamps (producer-protocol.md §7.1): the running time of the PTS becomes epoch-based,
+  // the same shift for every pad.
   GstClockTime dts = GST_BUFFER_DTS(buf);
-  if (!GST_CLOCK_TIME_IS_VALID(dts)) dts = pts;
+  GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts)) pts = dts;
+  if (GST_CLOCK_TIME_IS_VALID(pts) && !useOriginalPts) {
+    pts = gst_segment_to_running_time(&t->segment, GST_FORMAT_TIME, pts);
+  }
   int64_t ptsNs;
   const int64_t now = g_get_real_time() * 1000;
   if (!frameTimecodes || !GST_CLOCK_TIME_IS_VALID(pts)) {
@@ -871,8 +874,13 @@ static gboolean gst_kvs_sink_event(GstPad* pad, GstObject* parent, GstEvent* eve
       }
       break;
     }
+    case GST_EVENT_SEGMENT: {
+      std::lock_guard<std::mutex> lock(p->mediaLock);
+      if (Track* t = track_of(sink, pad)) gst_event_copy_segment(event, &t->segment);
+      gst_event_unref(event);
+      return TRUE;
+    }
     case GST_EVENT_FLUSH_STOP:
-    case GST_EVENT_SEGMENT:
     case GST_EVENT_STREAM_START:
       gst_event_unref(event);
       return TRUE;
@@ -906,6 +914,7 @@ static GstPad* gst_kvs_sink_request_new_pad(GstElement* element, GstPadTemplate*
   t = Track{};
   t.pad = pad;
   t.type = video ? kvs::TrackType::Video : kvs::TrackType::Audio;
+  gst_segment_init(&t.segment, GST_FORMAT_TIME);
   (video ? p->haveVideo : p->haveAudio) = true;
   gst_element_add_pad(element, pad);
   return pad;

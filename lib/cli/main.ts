@@ -5,6 +5,7 @@
  *   openkvs demo  — the server plus a test-pattern camera streaming into the `demo` stream
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { pluginPath } from '../plugin-path.js';
 import { runDemo } from './demo.js';
 import { startServer } from '../service/server.js';
 
@@ -73,6 +74,13 @@ program
   .action(async (flags: { port: number; dataDir: string }) => {
     const demo = await runDemo(flags);
     onSignals(() => demo.stop());
+  });
+
+program
+  .command('plugin-path')
+  .description('print the folder to put in GST_PLUGIN_PATH so gst-launch-1.0 finds kvssink')
+  .action(() => {
+    process.stdout.write(`${pluginPath()}\n`);
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -33,7 +33,10 @@ PutMediaConnection::PutMediaConnection(uint64_t id, const PutMediaConfig& config
       waitPersisted_(config.fragmentAcks && config.waitForPersisted),
       parser_([this](const Ack& a) {
         anyAck_ = true;
-        if (a.type == AckType::Error) errored_ = true;
+        if (a.type == AckType::Error) {
+          errored_ = true;
+          errorId_ = a.errorId.value_or(0);
+        }
         onAck_(a);
       },
               [this](const std::string& why) { logTo(log_, LogLevel::Warning, "ignoring invalid ACK: " + why); }),

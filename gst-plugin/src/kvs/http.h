@@ -64,6 +64,7 @@ class PutMediaConnection {
   long httpStatus() const;
   /// Set when an ERROR ack arrived: the connection is done for.
   bool errored() const { return errored_; }
+  uint32_t errorId() const { return errorId_; }
   bool receivedAnyAck() const { return anyAck_; }
 
  private:
@@ -87,6 +88,7 @@ class PutMediaConnection {
   bool finishing_ = false;
   bool bodyEnded_ = false;
   bool errored_ = false;
+  uint32_t errorId_ = 0;
   bool anyAck_ = false;
   uint64_t bytesSent_ = 0;
   std::chrono::steady_clock::time_point openedAt_;

@@ -347,7 +347,7 @@ void KvsStream::upload() {
     // An ERROR ack ends the connection for the producer (§4.4).
     for (auto& c : conns) {
       if (!c->errored()) continue;
-      dropAll(*c, true, "ERROR ack", 200);
+      dropAll(*c, hostAliveAfter(c->errorId()), "ERROR ack " + std::to_string(c->errorId()), 200);
       break;
     }
 

@@ -1,0 +1,97 @@
+/**
+ * Runs gst-launch-1.0 pipelines with the kvssink built by `npm run build`, collecting the bus
+ * messages that `-m` prints.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export const PLUGIN_DIR = path.resolve('build/release/gst-plugin');
+
+export function hasElement(name: string): boolean {
+  return spawnSync('gst-inspect-1.0', ['--exists', name]).status === 0;
+}
+
+export interface BusMessage {
+  name: string;
+  fields: Record<string, string>;
+}
+
+export interface GstRun {
+  child: ChildProcess;
+  messages: BusMessage[];
+  output: () => string;
+  /** Resolves with the exit code (null when killed). */
+  exited: Promise<number | null>;
+  /** Resolves when a message matching the predicate has been printed. */
+  waitFor(pred: (m: BusMessage) => boolean, timeoutMs?: number): Promise<BusMessage>;
+}
+
+/** Parses `name, key=(type)value, key=(type)"quoted value", …` as gst-launch prints structures. */
+export function parseStructure(text: string): BusMessage {
+  const comma = text.indexOf(',');
+  const name = (comma < 0 ? text : text.slice(0, comma)).trim();
+  const fields: Record<string, string> = {};
+  const re = /([\w-]+)=\(([\w]+)\)("(?:[^"\\]|\\.)*"|[^,;]*)/g;
+  for (const m of text.slice(comma + 1).matchAll(re)) {
+    let v = m[3]!.trim();
+    if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
+    fields[m[1]!] = v;
+  }
+  return { name, fields };
+}
+
+export function gstLaunch(pipeline: string, env: Record<string, string> = {}): GstRun {
+  const child = spawn('gst-launch-1.0', ['-e', '-m', ...pipeline.split(/\s+/).filter(Boolean)], {
+    env: { ...process.env, GST_PLUGIN_PATH: PLUGIN_DIR, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const messages: BusMessage[] = [];
+  const waiters: Array<{ pred: (m: BusMessage) => boolean; resolve: (m: BusMessage) => void }> = [];
+  let out = '';
+  let pending = '';
+  const onText = (d: Buffer) => {
+    const text = d.toString();
+    out += text;
+    pending += text;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      const m = /Got message #\d+ from element "[^"]+" \(element\): (.*)$/.exec(line);
+      if (!m) continue;
+      const msg = parseStructure(m[1]!.replace(/;$/, ''));
+      messages.push(msg);
+      for (const w of [...waiters]) {
+        if (w.pred(msg)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(msg);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onText);
+  child.stderr!.on('data', onText);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    messages,
+    output: () => out,
+    exited,
+    waitFor(pred, timeoutMs = 30_000) {
+      const found = messages.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching bus message within ${timeoutMs} ms:\n${out.slice(-3000)}`)), timeoutMs);
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
+      });
+    },
+  };
+}
+
+export const awsEnv = { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
