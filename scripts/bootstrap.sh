@@ -11,7 +11,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   libcurl4-openssl-dev libssl-dev libgtest-dev nlohmann-json3-dev
-  ffmpeg mkvtoolnix
+  ffmpeg mkvtoolnix openssl
 )
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 /**
- * Tests that run `openkvs serve` in a child process need the compiled CLI. `npm test` builds
- * first; a direct `npx vitest` builds here when dist/ is missing or older than the sources.
+ * Builds what the tests run: the compiled CLI (for `openkvs serve` in child processes; `npm test`
+ * builds first, a direct `npx vitest` builds here when dist/ is stale), kvssink, and the
+ * sanitizer build of the C++ unit tests.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -20,4 +21,8 @@ export default function setup(): void {
   if (!existsSync(cli) || statSync(cli).mtimeMs < newest('lib')) {
     execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   }
+  // kvssink for the gst-launch tests, and the sanitizer build of the C++ unit tests
+  // (incremental: quick when nothing changed).
+  execFileSync('bash', ['scripts/build-plugin.sh', 'release'], { stdio: 'inherit' });
+  execFileSync('bash', ['scripts/build-plugin.sh', 'asan'], { stdio: 'inherit' });
 }

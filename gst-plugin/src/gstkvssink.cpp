@@ -1320,6 +1320,21 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       "kvssink-stream-ready, kvssink-fragment-ack, kvssink-error, kvssink-connection, kvssink-dropped, "
       "kvssink-stats (see docs/kvssink.md).",
       "openkvs");
+  gst_element_class_add_static_metadata(
+      element_class, "bus-messages",
+      "kvssink-stream-ready {stream-name: string, stream-arn: string}; "
+      "kvssink-fragment-ack {event-type: string BUFFERING|RECEIVED|PERSISTED|ERROR, fragment-number: string, "
+      "timecode: guint64 cluster timecode, latency-ms: guint64 fragment end to PERSISTED, error-id: guint}; "
+      "kvssink-error {message: string, service-code: string, http-status: gint, error-id: guint, retryable: gboolean, "
+      "fragment-timecode: guint64}; "
+      "kvssink-connection {connection-id: guint64, state: string connecting|closed|dropped|rotating, reason: string, "
+      "http-status: gint}; "
+      "kvssink-dropped {fragment-timecode: guint64, frames: guint, bytes: guint64}; "
+      "kvssink-stats every second {bytes-sent, frames-sent, fragments-persisted, fragments-received, "
+      "fragments-dropped, buffered-bytes, buffered-duration-ms, last-ack-latency-ms, connections: guint64; "
+      "bitrate-bps: gdouble}. Fatal errors carry a kvssink-error-details structure {http-status, service-code, "
+      "error-id, retryable, fragment-timecode}.");
+  gst_element_class_add_static_metadata(element_class, GST_ELEMENT_METADATA_DOC_URI, "docs/kvssink.md");
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_kvs_sink_change_state);
   element_class->request_new_pad = GST_DEBUG_FUNCPTR(gst_kvs_sink_request_new_pad);
   element_class->release_pad = GST_DEBUG_FUNCPTR(gst_kvs_sink_release_pad);
