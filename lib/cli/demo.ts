@@ -34,7 +34,7 @@ export async function runDemo(opts: { port: number; dataDir: string }): Promise<
     [
       '-q', '-e',
       'videotestsrc', 'is-live=true', 'pattern=ball', '!',
-      'video/x-raw,width=640,height=360,framerate=30/1', '!',
+      'video/x-raw,format=I420,width=640,height=360,framerate=30/1', '!',
       'x264enc', 'tune=zerolatency', 'key-int-max=30', 'bitrate=1000', '!',
       'h264parse', '!',
       'matroskamux', 'streamable=true', '!',

@@ -43,7 +43,7 @@ export function h264Mkv(o: H264Options = {}): Promise<Buffer> {
     const args = [
       '-q', '-e',
       'videotestsrc', `num-buffers=${frames}`, '!',
-      `video/x-raw,width=${width},height=${height},framerate=${fps}/1`, '!',
+      `video/x-raw,format=I420,width=${width},height=${height},framerate=${fps}/1`, '!',
       'x264enc', 'tune=zerolatency', `key-int-max=${gop}`, `bitrate=${bitrate}`, 'speed-preset=ultrafast', '!',
       'h264parse', '!', 'mux.',
       'matroskamux', 'name=mux', 'streamable=true', 'min-cluster-duration=0', '!',
