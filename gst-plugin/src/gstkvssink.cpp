@@ -97,8 +97,9 @@ constexpr gboolean DEFAULT_USE_ORIGINAL_PTS = FALSE;
 constexpr gboolean DEFAULT_GET_KVS_METRICS = FALSE;
 constexpr gboolean DEFAULT_ALLOW_CREATE_STREAM = TRUE;
 
-/// Frames queued on one pad before the A/V coordinator emits without waiting for the others.
-constexpr size_t MAX_QUEUED_FRAMES_PER_PAD = 60;
+/// Media span queued on one pad before the A/V coordinator emits without waiting for the other
+/// (an encoder's lookahead delays video by a second or two; a stalled pad must not stop both).
+constexpr int64_t MAX_QUEUED_SPAN_NS = 5 * GST_SECOND;
 
 enum {
   PROP_0,
@@ -616,7 +617,8 @@ static void drain_queues(GstKvsSink* sink, bool force) {
     }
     if (next == nullptr) return;
     if (wait) {
-      bool overfull = p->video.queue.size() > MAX_QUEUED_FRAMES_PER_PAD || p->audio.queue.size() > MAX_QUEUED_FRAMES_PER_PAD;
+      auto span = [](const Track& t) { return t.queue.empty() ? 0 : t.queue.back().ptsNs - t.queue.front().ptsNs; };
+      bool overfull = span(p->video) > MAX_QUEUED_SPAN_NS || span(p->audio) > MAX_QUEUED_SPAN_NS;
       if (!overfull) return;
     }
     if (!ensure_started(sink)) return;
