@@ -133,3 +133,15 @@ TEST(ContentStore, WaitForDataWakesOnAppendAndOnWake) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
   waker.join();
 }
+
+TEST(ContentStore, ReadCanStopAtTheNextFragmentBoundary) {
+  ContentStore store(1 << 20, 120s);
+  store.beginFragment(1, 0, bytes("AA"));
+  store.beginFragment(2, kSec, bytes("BB"));
+  ReadCursor c;
+  uint8_t buf[16];
+  size_t n = store.read(c, buf, sizeof buf, true);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), n), "AA");
+  EXPECT_TRUE(store.atFragmentBoundary(c));
+  EXPECT_EQ(store.read(c, buf, sizeof buf, false), 2u);
+}

@@ -40,8 +40,10 @@ export function parseStructure(text: string): BusMessage {
   return { name, fields };
 }
 
-export function gstLaunch(pipeline: string, env: Record<string, string> = {}): GstRun {
-  const child = spawn('gst-launch-1.0', ['-e', '-m', ...pipeline.split(/\s+/).filter(Boolean)], {
+/** Runs a pipeline; `eos: false` makes Ctrl-C (SIGINT) stop it without EOS. */
+export function gstLaunch(pipeline: string, env: Record<string, string> = {}, opts: { eos?: boolean } = {}): GstRun {
+  const flags = opts.eos === false ? ['-m'] : ['-e', '-m'];
+  const child = spawn('gst-launch-1.0', [...flags, ...pipeline.split(/\s+/).filter(Boolean)], {
     env: { ...process.env, GST_PLUGIN_PATH: PLUGIN_DIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -134,7 +134,7 @@ size_t PutMediaConnection::onRead(char* buffer, size_t max) {
     headerSent_ += n;
   }
   if (n < max && !(finishing_ && store_.atFragmentBoundary(cursor_))) {
-    n += store_.read(cursor_, out + n, max - n);
+    n += store_.read(cursor_, out + n, max - n, finishing_);
   }
   if (n > 0) {
     bytesSent_ += n;

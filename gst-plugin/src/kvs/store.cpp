@@ -120,7 +120,7 @@ std::optional<uint64_t> ContentStore::openFragment() const {
   return fragments_.back().info.id;
 }
 
-size_t ContentStore::read(ReadCursor& cursor, uint8_t* dst, size_t max) {
+size_t ContentStore::read(ReadCursor& cursor, uint8_t* dst, size_t max, bool stopAtBoundary) {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t n = 0;
   while (n < max) {
@@ -150,6 +150,7 @@ size_t ContentStore::read(ReadCursor& cursor, uint8_t* dst, size_t max) {
       if (!f->info.complete) break;  // wait for more frames
       cursor = ReadCursor{f->info.id + 1, 0, 0};
       readingId_ = 0;
+      if (stopAtBoundary) break;
       continue;
     }
     const Chunk& c = f->chunks[cursor.chunk];

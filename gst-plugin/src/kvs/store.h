@@ -83,8 +83,8 @@ class ContentStore {
 
   // ---- uploader thread ----
   /// Copies up to `max` bytes at the cursor into `dst`, advancing it. Returns 0 when nothing is
-  /// available yet. `atFragmentStart` tells whether the next byte starts a fragment.
-  size_t read(ReadCursor& cursor, uint8_t* dst, size_t max);
+  /// available yet. With `stopAtBoundary`, reading stops at the start of the next fragment.
+  size_t read(ReadCursor& cursor, uint8_t* dst, size_t max, bool stopAtBoundary = false);
   /// True when the cursor is at the start of a fragment (or past everything) — a safe place to
   /// end a connection's body.
   bool atFragmentBoundary(const ReadCursor& cursor) const;
