@@ -38,6 +38,10 @@ export const KVS_API_ERROR_STATUS = {
   NoDataRetentionException: 400,
   NotAuthorizedException: 401,
   AccessDeniedException: 401,
+  InvalidSignatureException: 403,
+  IncompleteSignatureException: 403,
+  MissingAuthenticationTokenException: 403,
+  UnrecognizedClientException: 403,
   UnknownOperationException: 404,
   InternalFailure: 500,
 } as const;

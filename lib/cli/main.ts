@@ -21,6 +21,22 @@ interface ServeFlags {
   dataDir: string;
   logLevel: string;
   region: string;
+  accessKey: string[];
+}
+
+/** `AKID:SECRET` pairs from --access-key flags and OPENKVS_ACCESS_KEYS (comma-separated). */
+function accessKeys(flags: string[]): Record<string, string> | undefined {
+  const pairs = [...(process.env.OPENKVS_ACCESS_KEYS ?? '').split(','), ...flags].map((p) => p.trim()).filter(Boolean);
+  if (pairs.length === 0) return undefined;
+  const keys: Record<string, string> = {};
+  for (const pair of pairs) {
+    const colon = pair.indexOf(':');
+    if (colon <= 0 || colon === pair.length - 1) {
+      throw new InvalidArgumentError(`access keys are given as ACCESS_KEY_ID:SECRET_ACCESS_KEY, got "${pair.slice(0, 24)}…"`);
+    }
+    keys[pair.slice(0, colon)] = pair.slice(colon + 1);
+  }
+  return keys;
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -54,8 +70,15 @@ program
   .option('--data-dir <dir>', 'where fragments and the index are stored', './openkvs-data')
   .option('--region <region>', 'region reported in stream ARNs', 'us-east-1')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+  .option(
+    '--access-key <id:secret>',
+    'require SigV4 signatures by this key (repeatable; also OPENKVS_ACCESS_KEYS=id:secret,…)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .action(async (flags: ServeFlags) => {
     const server = await startServer({
+      accessKeys: accessKeys(flags.accessKey),
       host: flags.host,
       port: flags.port,
       dataDir: flags.dataDir,

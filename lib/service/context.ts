@@ -41,6 +41,8 @@ export interface ServiceConfig {
   /** Base URL of this server, scheme://host:port, no trailing slash; known once listening. */
   url: string;
   limits: ServiceLimits;
+  /** When set, requests must be signed (SigV4) by one of these access keys. */
+  accessKeys?: Readonly<Record<string, string>>;
 }
 
 export interface ServiceContext {

@@ -6,7 +6,7 @@
  * arriving), so it is taken off the raw Node server before fastify parses bodies; every other
  * operation goes through fastify (`POST /*`, dispatched on the last path segment).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { handlePutMedia } from './ingest/put-media.js';
 import { getMedia } from './media/get-media.js';
 import { LiveHub } from './media/live-hub.js';
 import type { OperationTable } from './operations.js';
+import { type AccessKeys, verifySignature } from './auth/sigv4-verifier.js';
 import { openDatabase } from './storage/database.js';
 import { FragmentStore } from './storage/fragment-store.js';
 
@@ -43,6 +44,11 @@ export interface ServerOptions {
   limits?: Partial<ServiceLimits>;
   /** How often retention is enforced, ms (default 60 s). */
   sweepIntervalMs?: number;
+  /**
+   * Access key id -> secret access key. When given, every request must carry a valid SigV4
+   * signature by one of these keys (403 otherwise); by default signatures are not checked.
+   */
+  accessKeys?: AccessKeys;
 }
 
 export interface OpenKvsServer {
@@ -107,8 +113,15 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   });
   store.startSweeper(options.sweepIntervalMs ?? 60_000);
   const live = new LiveHub();
+  const accessKeys = options.accessKeys && Object.keys(options.accessKeys).length > 0 ? options.accessKeys : undefined;
   const ctx: ServiceContext = {
-    config: { region: options.region ?? 'us-east-1', accountId: options.accountId ?? '000000000000', url: '', limits },
+    config: {
+      region: options.region ?? 'us-east-1',
+      accountId: options.accountId ?? '000000000000',
+      url: '',
+      limits,
+      ...(accessKeys ? { accessKeys } : {}),
+    },
     log,
     db,
     store,
@@ -138,8 +151,11 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
 
   // The SDK always sends JSON; parse any content type (and an empty body) as JSON.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
+  const bodyHashes = new WeakMap<IncomingMessage, string>();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    const bytes = body as Buffer;
+    if (accessKeys) bodyHashes.set(req.raw, createHash('sha256').update(bytes).digest('hex'));
+    const text = bytes.toString('utf8');
     if (text.trim() === '') return done(null, {});
     try {
       done(null, JSON.parse(text));
@@ -168,6 +184,9 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
 
   app.post('/*', async (req, reply) => {
     const name = lastSegment(req.url);
+    if (accessKeys) {
+      verifySignature({ method: req.method, url: req.raw.url ?? '/', headers: req.headers, bodySha256: bodyHashes.get(req.raw) }, accessKeys);
+    }
     const json = operations.json[name];
     if (json) {
       const out = await json(ctx, req.body);

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KvsApiError, invalidArgument } from '../../errors.js';
+import { verifySignature } from '../auth/sigv4-verifier.js';
 import type { ServiceContext } from '../context.js';
 import { type Ack, IngestSession } from './ingest-session.js';
 
@@ -37,7 +38,11 @@ export function parseProducerStartTimestamp(value: string | undefined): number {
 export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let session: IngestSession;
   let streamName: string;
+  let accessKeyId: string | undefined;
   try {
+    if (ctx.config.accessKeys) {
+      accessKeyId = verifySignature({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers }, ctx.config.accessKeys);
+    }
     const name = header(req, 'x-amzn-stream-name');
     const arn = header(req, 'x-amzn-stream-arn');
     if (!name && !arn) throw invalidArgument('x-amzn-stream-name or x-amzn-stream-arn is required.');
@@ -69,7 +74,7 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
   res.writeHead(200, { 'content-type': 'application/json' });
   res.flushHeaders();
   const log = ctx.log.child({ stream: streamName });
-  log.debug('PutMedia started');
+  log.info({ accessKeyId }, 'PutMedia started');
 
   let lastData = Date.now();
   let finished = false;
