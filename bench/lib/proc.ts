@@ -1,5 +1,5 @@
 /** CPU time and memory of a process, from /proc (Linux). */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every Linux architecture Node supports). */
 export const CLOCK_TICKS_PER_SECOND = 100;
@@ -78,11 +78,45 @@ export class RssSampler {
   }
 }
 
-/** Busy CPU time of the whole machine (all cores, including steal), seconds. */
-export function machineBusySeconds(): number {
+export interface MachineCpu {
+  /** Every busy second of the machine: user, nice, system, irq, softirq, steal. */
+  busy: number;
+  /** Kernel work charged to no process: irq + softirq time (loopback TCP is largely softirq). */
+  interrupts: number;
+  /** Time the hypervisor ran something else on our vCPUs. */
+  steal: number;
+  /** CPU of kernel threads (ksoftirqd, kworker writeback, jbd2, …). */
+  kernelThreads: number;
+}
+
+/** CPU seconds of the whole machine so far, split as MachineCpu. */
+export function machineCpu(): MachineCpu {
   const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
   const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / CLOCK_TICKS_PER_SECOND;
+  let kernelThreads = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Kernel threads are kthreadd (pid 2) and its children.
+      if (name === '2' || fields[1] === '2') kernelThreads += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  const t = CLOCK_TICKS_PER_SECOND;
+  return {
+    busy: (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / t,
+    interrupts: (irq! + softirq!) / t,
+    steal: (steal ?? 0) / t,
+    kernelThreads: kernelThreads / t,
+  };
+}
+
+/** Busy CPU time of the whole machine (all cores, including steal), seconds. */
+export function machineBusySeconds(): number {
+  return machineCpu().busy;
 }
 
 /** Machine-wide busy CPU between start() and read(), % of one core. */
@@ -98,5 +132,28 @@ export class MachineCpuMeter {
   read(): number {
     const wall = (performance.now() - this.startWall) / 1000;
     return wall > 0 ? ((machineBusySeconds() - this.startBusy) / wall) * 100 : NaN;
+  }
+}
+
+/** Machine-wide CPU between start() and read(), split into all busy time and its kernel part, % of one core. */
+export class MachineCpuSplitMeter {
+  private startCpu: MachineCpu | undefined;
+  private startWall = 0;
+
+  start(): void {
+    this.startCpu = machineCpu();
+    this.startWall = performance.now();
+  }
+
+  /** Busy %, and its kernel part (interrupts + kernel threads + steal) %. */
+  read(): { busy: number; kernel: number } {
+    const wall = (performance.now() - this.startWall) / 1000;
+    const now = machineCpu();
+    const start = this.startCpu ?? now;
+    const pct = (v: number) => (wall > 0 ? (v / wall) * 100 : NaN);
+    return {
+      busy: pct(now.busy - start.busy),
+      kernel: pct(now.interrupts - start.interrupts + now.kernelThreads - start.kernelThreads + now.steal - start.steal),
+    };
   }
 }
