@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kvssink GStreamer plugin and the C++ unit tests with CMake.
-#   scripts/build-plugin.sh          -> build/release (libgstkvssink.so for GST_PLUGIN_PATH)
-#   scripts/build-plugin.sh asan     -> build/asan (AddressSanitizer + UBSan, for the test run)
+#   scripts/build-plugin.sh          -> cmake-build/release (libgstkvssink.so for GST_PLUGIN_PATH)
+#   scripts/build-plugin.sh asan     -> cmake-build/asan (AddressSanitizer + UBSan, for the test run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ case "$variant" in
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 
-dir=build/$variant
+dir=cmake-build/$variant
 if [ ! -f "$dir/CMakeCache.txt" ]; then
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null
 fi

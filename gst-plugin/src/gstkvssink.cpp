@@ -20,7 +20,7 @@
  * |---|---|
  * | kvssink-stream-ready | stream-name (string), stream-arn (string) |
  * | kvssink-fragment-ack | event-type (string: BUFFERING, RECEIVED, PERSISTED, ERROR), fragment-number (string), timecode (guint64, the fragment's cluster timecode), latency-ms (guint64: fragment end to this ack, PERSISTED only), error-id (guint, ERROR only) |
- * | kvssink-error | message (string), service-code (string), http-status (gint), error-id (guint), retryable (gboolean), fragment-timecode (guint64, when known) |
+ * | kvssink-error | message (string), service-code (string), http-status (gint), error-id (guint), retryable (gboolean), fatal (gboolean: an ERROR message follows), fragment-timecode (guint64, when known) |
  * | kvssink-connection | connection-id (guint64), state (string: connecting, closed, dropped, rotating), reason (string), http-status (gint) |
  * | kvssink-dropped | fragment-timecode (guint64), frames (guint), bytes (guint64) — a fragment dropped unsent because the buffer was full |
  * | kvssink-stats | bytes-sent (guint64), frames-sent (guint64), fragments-persisted (guint64), fragments-received (guint64), fragments-dropped (guint64), buffered-bytes (guint64), buffered-duration-ms (guint64), bitrate-bps (gdouble), last-ack-latency-ms (guint64), connections (guint64) — once a second |
@@ -492,7 +492,8 @@ static bool ensure_started(GstKvsSink* sink) {
     GstStructure* st2 = gst_structure_new(
         "kvssink-error", "message", G_TYPE_STRING, e.message.c_str(), "service-code", G_TYPE_STRING,
         e.serviceCode.c_str(), "http-status", G_TYPE_INT, static_cast<gint>(e.httpStatus), "error-id", G_TYPE_UINT,
-        e.errorId, "retryable", G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, nullptr);
+        e.errorId, "retryable", G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, "fatal", G_TYPE_BOOLEAN,
+        e.fatal ? TRUE : FALSE, nullptr);
     if (e.fragmentTimecode) gst_structure_set(st2, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
     post_element_message(sink, st2);
     if (e.fatal) post_fatal(sink, e);
@@ -1328,7 +1329,7 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       "kvssink-fragment-ack {event-type: string BUFFERING|RECEIVED|PERSISTED|ERROR, fragment-number: string, "
       "timecode: guint64 cluster timecode, latency-ms: guint64 fragment end to PERSISTED, error-id: guint}; "
       "kvssink-error {message: string, service-code: string, http-status: gint, error-id: guint, retryable: gboolean, "
-      "fragment-timecode: guint64}; "
+      "fatal: gboolean, fragment-timecode: guint64}; "
       "kvssink-connection {connection-id: guint64, state: string connecting|closed|dropped|rotating, reason: string, "
       "http-status: gint}; "
       "kvssink-dropped {fragment-timecode: guint64, frames: guint, bytes: guint64}; "

@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-export const PLUGIN_DIR = path.resolve('build/release/gst-plugin');
+export const PLUGIN_DIR = path.resolve('cmake-build/release/gst-plugin');
 
 export function hasElement(name: string): boolean {
   return spawnSync('gst-inspect-1.0', ['--exists', name]).status === 0;

@@ -16,7 +16,7 @@ interface GTestReport {
   testsuites: Array<{ name: string; testsuite: GTestCase[] }>;
 }
 
-const dir = path.resolve('build/asan/gst-plugin');
+const dir = path.resolve('cmake-build/asan/gst-plugin');
 const binaries = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('_tests')) : [];
 
 describe('C++ unit tests under ASan/UBSan', () => {

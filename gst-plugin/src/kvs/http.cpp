@@ -101,7 +101,11 @@ PutMediaConnection::~PutMediaConnection() {
   if (headers_ != nullptr) curl_slist_free_all(headers_);
 }
 
-void PutMediaConnection::finishAtBoundary() { finishing_ = true; }
+void PutMediaConnection::finishAtBoundary() {
+  if (finish_ == Finish::None) finish_ = Finish::AtBoundary;
+}
+
+void PutMediaConnection::finishWhenDrained() { finish_ = Finish::WhenDrained; }
 
 void PutMediaConnection::resume() {
   if (!paused_) return;
@@ -133,8 +137,9 @@ size_t PutMediaConnection::onRead(char* buffer, size_t max) {
     std::memcpy(out, header_.data() + headerSent_, n);
     headerSent_ += n;
   }
-  if (n < max && !(finishing_ && store_.atFragmentBoundary(cursor_))) {
-    n += store_.read(cursor_, out + n, max - n, finishing_);
+  const bool rotating = finish_ == Finish::AtBoundary;
+  if (n < max && !(rotating && store_.atFragmentBoundary(cursor_))) {
+    n += store_.read(cursor_, out + n, max - n, rotating);
   }
   if (n > 0) {
     bytesSent_ += n;
@@ -142,7 +147,8 @@ size_t PutMediaConnection::onRead(char* buffer, size_t max) {
   }
   // Nothing to send now. A finishing connection ends its body once what it sent is persisted
   // (the producer waits for the last PERSISTED ack before ending the body, §5).
-  if (finishing_ && store_.atFragmentBoundary(cursor_)) {
+  bool atEnd = rotating ? store_.atFragmentBoundary(cursor_) : finish_ == Finish::WhenDrained && store_.drained(cursor_);
+  if (atEnd) {
     bool done = !waitPersisted_ || store_.allPersistedBefore(cursor_.fragmentId);
     if (done) {
       bodyEnded_ = true;

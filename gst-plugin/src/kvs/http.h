@@ -47,10 +47,13 @@ class PutMediaConnection {
   CURL* handle() const { return curl_; }
   uint64_t id() const { return id_; }
 
-  /// Ends the body at the next fragment boundary once every fragment it sent is persisted
-  /// (clean stop, rotation). The cursor then marks where the next connection starts.
+  /// Rotation: ends the body at the next fragment boundary once every fragment it sent is
+  /// persisted. The cursor then marks where the next connection starts.
   void finishAtBoundary();
-  bool finishing() const { return finishing_; }
+  /// Clean stop: sends everything buffered, then ends the body once it is all persisted.
+  void finishWhenDrained();
+  bool finishing() const { return finish_ != Finish::None; }
+  bool rotatingOut() const { return finish_ == Finish::AtBoundary; }
   /// The body has ended (the terminating chunk is queued).
   bool bodyEnded() const { return bodyEnded_; }
 
@@ -84,8 +87,9 @@ class PutMediaConnection {
   LogSink log_;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
+  enum class Finish { None, AtBoundary, WhenDrained };
   bool paused_ = false;
-  bool finishing_ = false;
+  Finish finish_ = Finish::None;
   bool bodyEnded_ = false;
   bool errored_ = false;
   uint32_t errorId_ = 0;

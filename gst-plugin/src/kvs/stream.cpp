@@ -284,25 +284,23 @@ void KvsStream::upload() {
       std::lock_guard<std::mutex> lock(headerMutex_);
       hasHeader = !header_.empty();
     }
-    PutMediaConnection* current = conns.empty() ? nullptr : conns.front().get();
-    if (current && current->finishing()) current = nullptr;
-
-    // Open a connection when there is something to send.
-    if (current == nullptr && hasHeader && Clock::now() >= retryAt) {
-      bool rotatingOut = !conns.empty();
-      ReadCursor at = rotatingOut ? conns.front()->cursor() : cursor;
-      bool ready = !rotatingOut || store_.atFragmentBoundary(at);
-      if (ready && !store_.drained(at)) open(at);
+    // Open a connection when there is something to send: the first one, after a drop, or the
+    // successor of a rotating connection once that one reached a fragment boundary (§8.1).
+    bool haveCurrent = !conns.empty() && !conns.front()->rotatingOut();
+    if (!haveCurrent && hasHeader && Clock::now() >= retryAt) {
+      if (conns.empty()) {
+        if (!store_.drained(cursor)) open(cursor);
+      } else if (store_.atFragmentBoundary(conns.front()->cursor()) && !store_.drained(conns.front()->cursor())) {
+        open(conns.front()->cursor());
+      }
     }
-
-    // Rotation (§8.1): the old connection finishes at the next fragment boundary, the new one
-    // starts there.
+    PutMediaConnection* current = conns.empty() || conns.front()->finishing() ? nullptr : conns.front().get();
     if (current && !stopping && Clock::now() - current->openedAt() >= settings_.rotationPeriod) {
       event(current->id(), "rotating", "connection lifetime reached");
       current->finishAtBoundary();
     }
     if (stopping && draining_) {
-      for (auto& c : conns) c->finishAtBoundary();
+      if (!conns.empty()) conns.front()->finishWhenDrained();
       if (store_.allPersisted() && store_.drained(conns.empty() ? cursor : conns.front()->cursor())) {
         allPersisted_ = true;
         if (conns.empty()) break;  // every body ended and its response closed

@@ -1,0 +1,81 @@
+// The JS class NativePipeline: a GStreamer pipeline run in-process. Every state change and bus
+// watch happens on the addon's GLib thread; bus messages reach JS through one typed thread-safe
+// function per pipeline (non-blocking, bounded queue, drops counted). Results of asynchronous
+// requests (state changes, close) come back as messages of type "openkvs-result" carrying the
+// request id JS gave.
+#pragma once
+
+#include <gst/gst.h>
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "bus-message.h"
+#include "gst-loop.h"
+
+namespace openkvs {
+
+struct PipelineCore;
+
+/// Runs on Node's thread for each queued message.
+void callJs(Napi::Env env, Napi::Function callback, PipelineCore* core, BusMessage* message);
+
+using MessageTsfn = Napi::TypedThreadSafeFunction<PipelineCore, BusMessage, callJs>;
+
+/// What both threads share; kept alive by whichever side still needs it.
+struct PipelineCore : std::enable_shared_from_this<PipelineCore> {
+  GstElement* pipeline = nullptr;
+  guint watchId = 0;
+  GSource* watch = nullptr;
+  MessageTsfn tsfn;
+  std::atomic<bool> closed{false};
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> dropped{0};
+
+  void deliver(BusMessage* m);
+  /// GLib thread: to NULL, remove the watch, drop the pipeline.
+  void shutdown();
+};
+
+/// Per-environment state (the addon instance data).
+class AddonData {
+ public:
+  AddonData();
+  ~AddonData();
+  GstLoop& loop() { return loop_; }
+  void track(const std::shared_ptr<PipelineCore>& core);
+  void untrack(const std::shared_ptr<PipelineCore>& core);
+  Napi::FunctionReference pipelineClass;
+
+ private:
+  GstLoop loop_;
+  std::mutex mutex_;
+  std::set<std::shared_ptr<PipelineCore>> cores_;
+};
+
+class Pipeline : public Napi::ObjectWrap<Pipeline> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Pipeline(const Napi::CallbackInfo& info);
+  ~Pipeline() override;
+
+ private:
+  Napi::Value SetState(const Napi::CallbackInfo& info);
+  Napi::Value SendEos(const Napi::CallbackInfo& info);
+  Napi::Value SetProperty(const Napi::CallbackInfo& info);
+  Napi::Value GetProperty(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value ElementsOfFactory(const Napi::CallbackInfo& info);
+  GstElement* element(const Napi::CallbackInfo& info, const std::string& name);
+
+  AddonData* addon_;
+  std::shared_ptr<PipelineCore> core_;
+  bool referenced_ = false;
+  bool closeRequested_ = false;
+};
+
+}  // namespace openkvs
