@@ -61,3 +61,46 @@ export const invalidArgument = (message: string): KvsApiError => new KvsApiError
 
 export const streamNotFound = (): KvsApiError =>
   new KvsApiError('ResourceNotFoundException', 'The requested stream is not found or not active.');
+
+/**
+ * Credentials that cannot be used: malformed static values (`INVALID_CREDENTIALS`), a provider
+ * that failed (`CREDENTIALS_UNAVAILABLE`) or returned a set already expired
+ * (`CREDENTIALS_EXPIRED`), a background refresh that failed while the previous set is kept
+ * (`CREDENTIALS_REFRESH_FAILED`).
+ */
+export type CredentialsErrorCode =
+  | 'INVALID_CREDENTIALS'
+  | 'CREDENTIALS_UNAVAILABLE'
+  | 'CREDENTIALS_EXPIRED'
+  | 'CREDENTIALS_REFRESH_FAILED';
+
+export class CredentialsError extends OpenKvsError<CredentialsErrorCode> {}
+
+/**
+ * Stream configuration (`ensureStream`) failures. `serviceCode` is the exception name the
+ * service answered with (`AccessDeniedException`, …) when there was one.
+ */
+export type StreamConfigErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'STREAM_NOT_FOUND'
+  | 'STREAM_NOT_ACTIVE'
+  | 'ACCESS_DENIED'
+  | 'KMS_KEY_MISMATCH'
+  | 'LIMIT_EXCEEDED'
+  | 'THROTTLED'
+  | 'CONFLICT'
+  | 'NETWORK_ERROR'
+  | 'SERVICE_ERROR';
+
+export interface StreamConfigErrorOptions extends OpenKvsErrorOptions {
+  serviceCode?: string;
+}
+
+export class StreamConfigError extends OpenKvsError<StreamConfigErrorCode> {
+  readonly serviceCode: string | undefined;
+
+  constructor(code: StreamConfigErrorCode, message: string, options: StreamConfigErrorOptions = {}) {
+    super(code, message, options);
+    this.serviceCode = options.serviceCode;
+  }
+}
