@@ -104,3 +104,39 @@ export class StreamConfigError extends OpenKvsError<StreamConfigErrorCode> {
     this.serviceCode = options.serviceCode;
   }
 }
+
+export type PipelineErrorCode =
+  | 'KVS_ACCESS_DENIED'
+  | 'KVS_STREAM_NOT_FOUND'
+  | 'KVS_ACK_ERROR'
+  | 'KVS_SERVICE_ERROR'
+  | 'GST_ERROR'
+  | 'PIPELINE_CLOSED'
+  | 'PIPELINE_TIMEOUT';
+
+export interface PipelineErrorInfo {
+  /** Element that posted the error. */
+  source?: string;
+  /** GStreamer error domain (e.g. gst-resource-error-quark) and code. */
+  domain?: string;
+  domainCode?: number;
+  httpStatus?: number;
+  serviceCode?: string;
+  /** PutMedia ERROR ack id (4xxx/5xxx), when the error came from one. */
+  errorId?: number;
+  fragmentTimecode?: number;
+  debug?: string;
+}
+
+/** An error from a running pipeline: kvssink's upload, or any other element. */
+export class PipelineError extends OpenKvsError<PipelineErrorCode> {
+  readonly info: PipelineErrorInfo;
+  /** True for errors kvssink reported and is recovering from on its own; the pipeline goes on. */
+  readonly fatal: boolean;
+
+  constructor(code: PipelineErrorCode, message: string, info: PipelineErrorInfo, options: OpenKvsErrorOptions & { fatal?: boolean } = {}) {
+    super(code, message, options);
+    this.info = info;
+    this.fatal = options.fatal ?? true;
+  }
+}
