@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import type { CredentialsOption, Credentials } from './credentials/credentials.js';
-import { CredentialsRefresher } from './credentials/refresher.js';
+import { CredentialsRefresher, type CredentialsRefresherOptions } from './credentials/refresher.js';
 import { OpenKvsError, PipelineError, type PipelineErrorInfo } from './errors.js';
 import { loadNative, type NativeMessage, type NativePipelineHandle } from './native.js';
 import {
@@ -44,6 +44,13 @@ const PipelineOptionsSchema = z.strictObject({
   endpoint: z.string().url().optional(),
   region: z.string().min(1).optional(),
   credentials: z.any().optional(),
+  credentialsRefresh: z
+    .strictObject({
+      refreshBeforeExpiryMs: z.number().int().min(0).optional(),
+      minRetryIntervalMs: z.number().int().min(1).optional(),
+      maxRetryIntervalMs: z.number().int().min(1).optional(),
+    })
+    .optional(),
   /** Seconds to wait for the last PERSISTED ack when stopping with drain (kvssink stop-stream-timeout). */
   stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
 });
@@ -59,6 +66,8 @@ export interface PipelineOptions {
    * credential lookup (properties in the description, environment, files) alone.
    */
   credentials?: CredentialsOption | false;
+  /** When credentials are refreshed (default: 5 min before they expire; retries from 10 s). */
+  credentialsRefresh?: CredentialsRefresherOptions;
   stopTimeoutSeconds?: number;
 }
 
@@ -164,7 +173,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.state = 'starting';
     try {
       if (this.sinks.length > 0 && this.options.credentials !== false) {
-        this.refresher = new CredentialsRefresher(this.options.credentials);
+        this.refresher = new CredentialsRefresher(this.options.credentials, this.options.credentialsRefresh);
         this.refresher.on('credentials', (c) => this.pushCredentials(c));
         this.refresher.on('error', (err) => {
           if (this.listenerCount('error') > 0) {

@@ -41,6 +41,13 @@ void callJs(Napi::Env env, Napi::Function callback, PipelineCore* core, BusMessa
   std::unique_ptr<BusMessage> m(message);
   if (env == nullptr || callback.IsEmpty()) return;  // the environment is going away
   core->delivered++;
+  // After EOS or an error the pipeline is done: it no longer keeps Node alive (stop() still works).
+  if ((m->type == "eos" && m->fromPipeline) || m->type == "error") {
+    if (core->referenced && !core->closed) {
+      core->tsfn.Unref(env);
+      core->referenced = false;
+    }
+  }
   callback.Call({toJs(env, *m)});
 }
 
@@ -175,10 +182,7 @@ Napi::Value Pipeline::SetState(const Napi::CallbackInfo& info) {
   GstState target = parseState(state);
   if (target == GST_STATE_VOID_PENDING) throwData(env, "ERR_INVALID_ARG", "unknown state " + state);
   if (core_->closed) throwData(env, "ERR_PIPELINE_CLOSED", "the pipeline is closed");
-  if (target >= GST_STATE_PAUSED && !referenced_) {
-    core_->tsfn.Ref(env);  // a running pipeline keeps Node alive until it is closed
-    referenced_ = true;
-  }
+  if (target >= GST_STATE_PAUSED) keepAlive(env);  // a running pipeline keeps Node alive
   auto core = core_;
   addon_->loop().post([core, target, request] {
     if (core->pipeline == nullptr) return;
@@ -186,6 +190,12 @@ Napi::Value Pipeline::SetState(const Napi::CallbackInfo& info) {
     core->deliver(result(request, gst_element_state_change_return_get_name(r)));
   });
   return env.Undefined();
+}
+
+void Pipeline::keepAlive(Napi::Env env) {
+  if (core_->referenced) return;
+  core_->tsfn.Ref(env);
+  core_->referenced = true;
 }
 
 Napi::Value Pipeline::SendEos(const Napi::CallbackInfo& info) {
@@ -266,10 +276,7 @@ Napi::Value Pipeline::Close(const Napi::CallbackInfo& info) {
   closeRequested_ = true;
   auto core = core_;
   AddonData* addon = addon_;
-  if (!referenced_) {
-    core->tsfn.Ref(env);  // keep Node alive until the close result arrives
-    referenced_ = true;
-  }
+  keepAlive(env);  // until the close result arrives
   addon->loop().post([core, request, addon] {
     core->shutdown();
     core->deliver(result(request, "CLOSED"));

@@ -34,6 +34,8 @@ struct PipelineCore : std::enable_shared_from_this<PipelineCore> {
   std::atomic<bool> closed{false};
   std::atomic<uint64_t> delivered{0};
   std::atomic<uint64_t> dropped{0};
+  /// Node's thread only: the thread-safe function keeps the event loop alive (while running).
+  bool referenced = false;
 
   void deliver(BusMessage* m);
   /// GLib thread: to NULL, remove the watch, drop the pipeline.
@@ -74,7 +76,7 @@ class Pipeline : public Napi::ObjectWrap<Pipeline> {
 
   AddonData* addon_;
   std::shared_ptr<PipelineCore> core_;
-  bool referenced_ = false;
+  void keepAlive(Napi::Env env);
   bool closeRequested_ = false;
 };
 

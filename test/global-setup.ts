@@ -1,7 +1,7 @@
 /**
  * Builds what the tests run: the compiled CLI (for `openkvs serve` in child processes; `npm test`
- * builds first, a direct `npx vitest` builds here when dist/ is stale), kvssink, and the
- * sanitizer build of the C++ unit tests.
+ * builds first, a direct `npx vitest` builds here when dist/ is stale), kvssink, the
+ * sanitizer build of the C++ unit tests, and the Node addon (all incremental).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -25,4 +25,5 @@ export default function setup(): void {
   // (incremental: quick when nothing changed).
   execFileSync('bash', ['scripts/build-plugin.sh', 'release'], { stdio: 'inherit' });
   execFileSync('bash', ['scripts/build-plugin.sh', 'asan'], { stdio: 'inherit' });
+  execFileSync('bash', ['scripts/build-addon.sh'], { stdio: 'inherit' });
 }

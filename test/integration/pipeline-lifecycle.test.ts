@@ -1,0 +1,65 @@
+/**
+ * Pipeline lifecycle edge cases, each in its own forked Node process: exiting while a pipeline
+ * plays, dropping one without stop under --expose-gc, stopping while events are queued,
+ * 100 start/stop cycles without growing memory, and pipelines in Worker threads.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+
+const CHILD = path.resolve('test/fixtures/lifecycle-child.mjs');
+
+function runChild(scenario: string, flags: string[] = []): Promise<{ code: number | null; lines: Array<Record<string, unknown>>; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...flags, CHILD, scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code, lines, stderr: err });
+    });
+  });
+}
+
+it('exits cleanly when the process exits while a pipeline is playing', async () => {
+  const r = await runChild('exit-while-playing');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines).toEqual([{ started: true }]);
+});
+
+it('lets the process end by itself after a pipeline finished without stop()', async () => {
+  const r = await runChild('exit-at-end-of-script');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines).toEqual([{ finished: true }]);
+});
+
+it('survives a pipeline dropped without stop() and collected', async () => {
+  const r = await runChild('drop-without-stop', ['--expose-gc']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines).toEqual([{ dropped: true }]);
+});
+
+it('stops at once while bus messages are still queued', async () => {
+  const r = await runChild('stop-while-events-queued');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines[0]).toMatchObject({ stopped: true });
+});
+
+it('does not grow in memory over 100 kvssink upload start/stop cycles', async () => {
+  const r = await runChild('cycles', ['--expose-gc']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines[0]!.persisted).toBe(100);
+  const [after20, after100] = r.lines[0]!.rss as number[];
+  // 80 more cycles may not keep more than a few MiB (a leak of a pipeline per cycle would).
+  expect(after100! - after20!).toBeLessThan(8 * 1024 * 1024);
+});
+
+it('runs pipelines inside Worker threads', async () => {
+  const r = await runChild('worker');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines[0]).toEqual({ results: ['done', 'done'] });
+});
