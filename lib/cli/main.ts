@@ -2,11 +2,14 @@
 /**
  * The `openkvs` command.
  *   openkvs serve [--host 127.0.0.1] [--port 4567] [--data-dir ./openkvs-data]
+ *   openkvs stream --source test|file:PATH|rtsp://…|v4l2:/dev/videoN --stream-name NAME [--endpoint URL]
  *   openkvs demo  — the server plus a test-pattern camera streaming into the `demo` stream
+ *   openkvs plugin-path — the folder for GST_PLUGIN_PATH
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { pluginPath } from '../plugin-path.js';
 import { runDemo } from './demo.js';
+import { runStream } from './stream.js';
 import { startServer } from '../service/server.js';
 
 const port = (value: string): number => {
@@ -97,6 +100,26 @@ program
   .action(async (flags: { port: number; dataDir: string }) => {
     const demo = await runDemo(flags);
     onSignals(() => demo.stop());
+  });
+
+program
+  .command('stream')
+  .description('upload a camera, file or test pattern to a stream (kvssink in this process)')
+  .requiredOption('--source <source>', 'test, file:PATH, rtsp://… or v4l2:/dev/videoN')
+  .requiredOption('--stream-name <name>', 'the stream to upload to (created if missing)')
+  .option('--endpoint <url>', 'openkvs server or custom endpoint (default: AWS)')
+  .option('--region <region>', 'AWS region')
+  .option('--retention <hours>', 'retention when the stream is created', (v: string) => Number(v), 24)
+  .option('--no-create', 'fail instead of creating a missing stream')
+  .action(async (flags: { source: string; streamName: string; endpoint?: string; region?: string; retention: number; create: boolean }) => {
+    process.exitCode = await runStream({
+      source: flags.source,
+      streamName: flags.streamName,
+      retentionHours: flags.retention,
+      create: flags.create,
+      ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+      ...(flags.region ? { region: flags.region } : {}),
+    });
   });
 
 program
