@@ -116,7 +116,8 @@ bool KvsStream::startup() {
   ControlPlane cp(cfg, *creds, log_);
   Backoff backoff;
   for (int attempt = 1;; attempt++) {
-    if (stopping_) return false;
+    // A draining stop (EOS) still needs the stream: keep going until its deadline.
+    if (stopping_ && (!draining_ || Clock::now() >= deadline_)) return false;
     try {
       auto desc = cp.describeStream(settings_.streamName);
       std::string arn;
