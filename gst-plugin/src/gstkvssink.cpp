@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -241,6 +242,10 @@ struct State {
 
 struct Priv {
   std::mutex mediaLock;
+  // Serializes KvsStream::stop() (it joins the uploader thread, which must not happen on two
+  // threads at once: EOS draining and PAUSED->READY). Never taken with another lock held.
+  std::mutex stopLock;
+  std::atomic<bool> stopping{false};  // PAUSED->READY has begun: an EOS wait gives up
   Settings settings;  // guarded by GstKvsSink::settings_lock
   State state;        // guarded by mediaLock
   Track video;
@@ -809,6 +814,7 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
 static void finish_stream(GstKvsSink* sink) {
   Priv* p = sink->priv;
   kvs::KvsStream* stream = nullptr;
+  kvs::ContentStore* store = nullptr;
   guint timeout;
   {
     std::lock_guard<std::mutex> lock(p->mediaLock);
@@ -818,13 +824,28 @@ static void finish_stream(GstKvsSink* sink) {
     st.clusterOpen = false;
     st.waitingForKeyFrame = true;
     stream = st.stream.get();
+    store = st.store.get();
     g_mutex_lock(&sink->settings_lock);
     timeout = p->settings.stopStreamTimeout;
     g_mutex_unlock(&sink->settings_lock);
   }
   if (stream != nullptr) {
     GST_INFO_OBJECT(sink, "EOS: waiting up to %u s for the last fragment to be persisted", timeout);
-    bool persisted = stream->stop(true, std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
+    // Wait on the store, which PAUSED->READY interrupts (stopping + wake), not inside
+    // KvsStream::stop(drain), which nothing can interrupt and which PAUSED->READY would
+    // otherwise call a second time, concurrently. 100 ms slices cover a wake-up that comes just
+    // before the wait starts. The uploader keeps going meanwhile (start-up included).
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(timeout);
+    bool persisted = false;
+    while (!persisted && !p->stopping && !stream->failed() && Clock::now() < deadline) {
+      persisted = store->waitAllPersisted(std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
+    }
+    {
+      // Everything persisted: end the connections cleanly; otherwise give up at once.
+      std::lock_guard<std::mutex> stopLock(p->stopLock);
+      persisted = stream->stop(true, persisted ? deadline : Clock::now());
+    }
     if (!persisted) GST_WARNING_OBJECT(sink, "EOS: not every fragment was persisted");
   }
   std::lock_guard<std::mutex> lock(p->mediaLock);
@@ -983,7 +1004,10 @@ static void teardown(GstKvsSink* sink) {
     std::lock_guard<std::mutex> lock(p->mediaLock);
     stream = std::move(p->state.stream);
   }
-  if (stream) stream->stop(false, std::chrono::steady_clock::now());  // never hangs: aborts at once
+  if (stream) {
+    std::lock_guard<std::mutex> stopLock(p->stopLock);
+    stream->stop(false, std::chrono::steady_clock::now());  // never hangs: aborts at once
+  }
   std::lock_guard<std::mutex> lock(p->mediaLock);
   p->state = State{};
   for (Track* t : {&p->video, &p->audio}) {
@@ -1000,12 +1024,15 @@ static GstStateChangeReturn gst_kvs_sink_change_state(GstElement* element, GstSt
     case GST_STATE_CHANGE_NULL_TO_READY:
       if (!prepare(sink)) return GST_STATE_CHANGE_FAILURE;
       break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY: {
-      // Interrupt a pending EOS wait before the pads are deactivated.
-      std::lock_guard<std::mutex> lock(sink->priv->mediaLock);
-      if (sink->priv->state.store) sink->priv->state.store->wake();
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      sink->priv->stopping = false;
       break;
-    }
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      // Interrupt a pending EOS wait before the pads are deactivated (stop() below wakes it).
+      // No store wake-up of our own: it would send a start-up in backoff into a new attempt,
+      // whose stop() wake-up could then be missed until the next backoff ends.
+      sink->priv->stopping = true;
+      break;
     default:
       break;
   }
@@ -1015,7 +1042,10 @@ static GstStateChangeReturn gst_kvs_sink_change_state(GstElement* element, GstSt
       std::lock_guard<std::mutex> lock(sink->priv->mediaLock);
       stream = sink->priv->state.stream.get();
     }
-    if (stream) stream->stop(false, std::chrono::steady_clock::now());
+    if (stream) {
+      std::lock_guard<std::mutex> stopLock(sink->priv->stopLock);  // after an EOS drain gave up
+      stream->stop(false, std::chrono::steady_clock::now());
+    }
   }
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_kvs_sink_parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) return ret;
