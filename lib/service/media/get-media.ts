@@ -26,8 +26,6 @@ const GetMediaInput = z.strictObject({
   }),
 });
 
-const readersPerStream = new WeakMap<ServiceContext, Map<number, number>>();
-
 /** The seq after which reading starts, per the StartSelector. */
 function startAfter(ctx: ServiceContext, streamId: number, sel: z.infer<typeof GetMediaInput>['StartSelector']): number {
   const seqOf = (value: string | undefined, field: string): number => {
@@ -66,16 +64,14 @@ export async function getMedia(ctx: ServiceContext, input: unknown, _req: Incomi
   const stream = ctx.streams.resolve(body);
   let lastSeq = startAfter(ctx, stream.id, body.StartSelector);
 
-  let counts = readersPerStream.get(ctx);
-  if (!counts) readersPerStream.set(ctx, (counts = new Map()));
-  const readers = counts.get(stream.id) ?? 0;
+  const readers = ctx.live.addReader(stream.id);
   if (readers >= ctx.config.limits.maxGetMediaConnections) {
+    ctx.live.removeReader(stream.id);
     throw new KvsApiError(
       'ConnectionLimitExceededException',
       `Stream ${stream.name} already has ${readers} GetMedia connections (limit ${ctx.config.limits.maxGetMediaConnections}).`,
     );
   }
-  counts.set(stream.id, readers + 1);
 
   const out = new ResponseWriter(res);
   const timer = setTimeout(() => out.close(), ctx.config.limits.getMediaMaxDurationMs);
@@ -125,7 +121,7 @@ export async function getMedia(ctx: ServiceContext, input: unknown, _req: Incomi
     }
   } finally {
     clearTimeout(timer);
-    counts.set(stream.id, (counts.get(stream.id) ?? 1) - 1);
+    ctx.live.removeReader(stream.id);
     out.end();
   }
 }

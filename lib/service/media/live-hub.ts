@@ -36,6 +36,20 @@ interface StreamLive {
 export class LiveHub {
   private readonly streams = new Map<number, StreamLive>();
   private readonly closedStreams = new Set<number>();
+  private readonly readers = new Map<number, number>();
+
+  /** Registers a GetMedia reader; returns how many the stream had before. */
+  addReader(streamId: number): number {
+    const n = this.readers.get(streamId) ?? 0;
+    this.readers.set(streamId, n + 1);
+    return n;
+  }
+
+  removeReader(streamId: number): void {
+    const n = (this.readers.get(streamId) ?? 1) - 1;
+    if (n > 0) this.readers.set(streamId, n);
+    else this.readers.delete(streamId);
+  }
 
   private live(streamId: number): StreamLive {
     let s = this.streams.get(streamId);
