@@ -140,3 +140,12 @@ export class PipelineError extends OpenKvsError<PipelineErrorCode> {
     this.fatal = options.fatal ?? true;
   }
 }
+
+/**
+ * A relay configuration that cannot be used: a file that cannot be read or parsed
+ * (`CONFIG_UNREADABLE`) or a value that does not fit the schema (`INVALID_CONFIG`; the message
+ * names the field, e.g. `cameras[1].url: expected an rtsp:// or rtsps:// URL`).
+ */
+export type RelayConfigErrorCode = 'INVALID_CONFIG' | 'CONFIG_UNREADABLE';
+
+export class RelayConfigError extends OpenKvsError<RelayConfigErrorCode> {}

@@ -13,8 +13,8 @@ export type { FragmentAck, UploadStats, ConnectionEvent, DroppedFragment, StateC
 export { PipelineError } from './errors.js';
 export type { PipelineErrorCode, PipelineErrorInfo } from './errors.js';
 export { NativeLoadError } from './native.js';
-export { CredentialsError, StreamConfigError } from './errors.js';
-export type { CredentialsErrorCode, StreamConfigErrorCode } from './errors.js';
+export { CredentialsError, StreamConfigError, RelayConfigError } from './errors.js';
+export type { CredentialsErrorCode, StreamConfigErrorCode, RelayConfigErrorCode } from './errors.js';
 export { toProvider } from './credentials/credentials.js';
 export type { Credentials, CredentialsOption, CredentialsProfile, CredentialsProvider } from './credentials/credentials.js';
 export { CredentialsRefresher } from './credentials/refresher.js';
