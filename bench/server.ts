@@ -14,7 +14,9 @@
  * Flags: --quick, --only latency,capacity,getmedia, --steps 25,50,..., --step-seconds N,
  * --warmup-seconds N, --latency-seconds N, --getmedia-seconds N, --readers 1,50, --workers N,
  * --no-refine, --server-prof DIR (run the capacity servers with --cpu-prof into DIR),
- * --server-node-args "ARGS" (extra node flags for the capacity servers), --server-log FILE.
+ * --server-node-args="ARGS" (extra node flags for the capacity servers), --server-log FILE,
+ * --server-main PATH (run another build of the CLI, e.g. a patched copy of dist/, to compare).
+ * The server inherits the environment (e.g. UV_THREADPOOL_SIZE).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -57,6 +59,7 @@ const { values: flags } = parseArgs({
     'server-prof': { type: 'string' },
     'server-node-args': { type: 'string' },
     'server-log': { type: 'string' },
+    'server-main': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -69,6 +72,7 @@ if (flags.help) {
       '         [--steps 25,50,100,...] [--step-seconds 15] [--warmup-seconds 5]',
       '         [--latency-seconds 30] [--getmedia-seconds 15] [--readers 1,50] [--workers 2]',
       '         [--no-refine] [--server-prof DIR] [--server-node-args="--trace-gc ..."] [--server-log FILE]',
+      '         [--server-main PATH]   (another build of dist/lib/cli/main.js, to compare a patch)',
       '',
     ].join('\n'),
   );
@@ -89,6 +93,7 @@ const cfg = {
   serverProf: flags['server-prof'],
   serverNodeArgs: (flags['server-node-args'] ?? '').split(' ').filter((a) => a !== ''),
   serverLog: flags['server-log'],
+  serverMain: flags['server-main'],
   /** Stop starting capacity steps once the whole run would exceed this. */
   budgetSeconds: quick ? 150 : 570,
 };
@@ -176,7 +181,7 @@ class LoadMeter {
 async function persistedLatency(clip: Clip): Promise<void> {
   progress(`1. PERSISTED latency: 1 stream, ${cfg.latencySeconds} s`);
   await waitForQuiet();
-  const server = await startServerProcess();
+  const server = await startServerProcess({ main: cfg.serverMain });
   const warmupFragments = 2;
   try {
     const name = 'latency-1';
@@ -279,7 +284,7 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
     mkdirSync(cfg.serverProf, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.serverProf)}`, `--cpu-prof-name=server-${n}-streams.cpuprofile`);
   }
-  const server: ServerProcess = await startServerProcess({ nodeArgs, logFile: cfg.serverLog });
+  const server: ServerProcess = await startServerProcess({ nodeArgs, logFile: cfg.serverLog, main: cfg.serverMain });
   const workers: ChildProcess[] = [];
   try {
     const names = Array.from({ length: n }, (_, i) => `cap-${n}-${i}`);
@@ -313,12 +318,11 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
     cpu.start();
     rss.start();
     await sleep(t0 + warmupMs + measureMs - nowMs());
-    const genCpuPct = () => res.reduce((s, r) => s + r.cpuPercent, 0);
-    let res: ResultMessage[] = [];
-    const loadAt = cpu.read(); // bench-worker CPU is subtracted below, once the workers have reported it
+    const loadAt = cpu.read();
     rss.stop();
-    res = await Promise.all(results);
-    const load = { ...loadAt, other: Math.max(0, loadAt.other - genCpuPct()) };
+    const res: ResultMessage[] = await Promise.all(results);
+    const genCpu = res.reduce((s, r) => s + r.cpuPercent, 0); // as the workers measured it over the window
+    const load = { ...loadAt, other: Math.max(0, loadAt.other - genCpu) };
 
     const lost = res.reduce((s, r) => s + r.lost, 0);
     const slowest = res.flatMap((r) => r.slowest).sort((a, b) => b[1] - a[1]).slice(0, 8);
@@ -345,8 +349,8 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
     // less load, not more); a pass with a late generator proves nothing: GEN-LIMITED.
     let verdict: StepResult['verdict'] = reasons.length ? 'FAIL' : 'ok';
     if (lagP99 > GEN_LAG_LIMIT_MS) {
-      const busy = load.server + genCpuPct() + load.kernel + load.other + load.self;
-      const why = busy > 180 ? `the machine's CPU was saturated (${fmtNum(busy, 0)} % of 200 %)` : `generator CPU ${fmtNum(genCpuPct(), 0)} %`;
+      const busy = load.server + genCpu + load.kernel + load.other + load.self;
+      const why = busy > 180 ? `the machine's CPU was saturated (${fmtNum(busy, 0)} % of 200 %)` : `generator CPU ${fmtNum(genCpu, 0)} %`;
       reasons.push(`generator issued writes ${fmtMs(lagP99)} ms late (p99): ${why}`);
       if (verdict === 'ok') verdict = 'GEN-LIMITED';
     }
@@ -365,7 +369,7 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
       kernelCpu: load.kernel,
       otherCpu: load.other,
       serverRssMb: rss.peak / 2 ** 20,
-      genCpu: genCpuPct(),
+      genCpu,
       lost,
       verdict,
       reason: reasons.join('; '),
@@ -490,7 +494,7 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
 
 async function getMediaLatency(clip: Clip): Promise<void> {
   progress(`3. GetMedia live latency: readers ${cfg.readers.join(', ')}, ${cfg.getMediaSeconds} s each`);
-  const server = await startServerProcess();
+  const server = await startServerProcess({ main: cfg.serverMain });
   const rows: string[][] = [];
   try {
     for (const R of cfg.readers) {

@@ -28,11 +28,13 @@ export interface ServerProcessOptions {
   keepData?: boolean;
   /** Append everything the server prints to this file. */
   logFile?: string;
+  /** The CLI entry to run (default dist/lib/cli/main.js of this repository), e.g. a patched build to compare. */
+  main?: string;
 }
 
 export async function startServerProcess(opts: ServerProcessOptions = {}): Promise<ServerProcess> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'openkvs-bench-'));
-  const main = path.join(repoRoot(), 'dist/lib/cli/main.js');
+  const main = opts.main ? path.resolve(opts.main) : path.join(repoRoot(), 'dist/lib/cli/main.js');
   const child = spawn(
     process.execPath,
     [...(opts.nodeArgs ?? []), main, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
