@@ -127,6 +127,11 @@ struct Received {
   std::string requestId;
 };
 
+/// Non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int onProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return (*static_cast<const std::function<bool()>*>(userdata))() ? 1 : 0;
+}
+
 size_t onBody(char* data, size_t size, size_t count, void* user) {
   auto* r = static_cast<Received*>(user);
   const size_t n = size * count;
@@ -304,6 +309,11 @@ ControlPlane::Response ControlPlane::post(const std::string& operation, const st
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &onHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &received);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errorBuffer);
+  if (config_.shouldAbort) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &onProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &config_.shouldAbort);
+  }
   if (parts.scheme == "https") {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -38,6 +39,10 @@ struct ControlPlaneConfig {
   /// CA certificates for https: a directory (CURLOPT_CAPATH) or a file (CURLOPT_CAINFO).
   /// Empty: KVSSINK_CA_CERT_PATH if set, else the system store.
   std::string caCertPath;
+  /// Polled while a call is in flight (about every second, and on every transfer progress);
+  /// returning true aborts the call at once (a Network error). Lets a stopping element end a
+  /// control-plane call without waiting for its timeout.
+  std::function<bool()> shouldAbort;
 };
 
 enum class ControlPlaneErrorKind {

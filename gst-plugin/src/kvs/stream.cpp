@@ -113,11 +113,13 @@ bool KvsStream::startup() {
   cfg.connectTimeoutMs = settings_.connectTimeoutMs;
   cfg.completionTimeoutMs = settings_.completionTimeoutMs;
   cfg.caCertPath = settings_.caCertPath;
+  auto abandoned = [this] { return stopping_ && (!draining_ || Clock::now() >= deadline_); };
+  cfg.shouldAbort = abandoned;
   ControlPlane cp(cfg, *creds, log_);
   Backoff backoff;
   for (int attempt = 1;; attempt++) {
     // A draining stop (EOS) still needs the stream: keep going until its deadline.
-    if (stopping_ && (!draining_ || Clock::now() >= deadline_)) return false;
+    if (abandoned()) return false;
     try {
       auto desc = cp.describeStream(settings_.streamName);
       std::string arn;
@@ -145,17 +147,22 @@ bool KvsStream::startup() {
       if (callbacks_.onReady) callbacks_.onReady(arn);
       return true;
     } catch (const ControlPlaneError& e) {
+      if (abandoned()) return false;  // aborted because the element is stopping
       bool auth = e.httpStatus == 401 || e.httpStatus == 403;
       bool fatal = attempt >= 5 || (!e.retryable && !auth);
       report({std::string("control plane: ") + e.what(), e.httpStatus, e.serviceCode, 0, !fatal, fatal, std::nullopt});
       if (fatal) return false;
     } catch (const std::exception& e) {
+      if (abandoned()) return false;
       bool fatal = attempt >= 5;
       report({std::string("control plane: ") + e.what(), 0, "", 0, !fatal, fatal, std::nullopt});
       if (fatal) return false;
     }
-    auto wait = backoff.next();
-    store_.waitForData(ReadCursor{UINT64_MAX, 0, 0}, wait);  // an interruptible sleep
+    // Back off, in short slices so a stop is noticed at once (a wake-up that came before the
+    // wait began would otherwise be missed).
+    for (auto until = Clock::now() + backoff.next(); Clock::now() < until && !abandoned();) {
+      store_.waitForData(ReadCursor{UINT64_MAX, 0, 0}, std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - Clock::now()) + milliseconds(1)));
+    }
   }
 }
 
