@@ -1,0 +1,221 @@
+/**
+ * One relayed camera: an RTSP source passed through (depayload + parse, no re-encoding) into
+ * kvssink, in a Pipeline of its own that is supervised. The pipeline is restarted, after an
+ * exponential backoff with jitter, when it fails, reaches EOS unexpectedly, or stops making
+ * progress (no frames into the sink and no fragment acks) for `noDataTimeoutSeconds`.
+ *
+ * Producer timestamps stay monotonic across restarts: kvssink stamps a new pipeline's frames
+ * from the wall clock at its first buffer, which is later than anything the previous pipeline
+ * sent.
+ */
+import { EventEmitter } from 'node:events';
+import { Pipeline } from '../pipeline.js';
+import type { CredentialsOption } from '../credentials/credentials.js';
+import type { BackoffConfig, CameraConfig, RelayCredentials, SinkPropertyValue } from './config.js';
+
+export type CameraState = 'starting' | 'streaming' | 'reconnecting' | 'stopped';
+
+/** Where every camera's kvssink uploads to. */
+export interface RelayConnection {
+  endpoint?: string;
+  region?: string;
+  credentials?: RelayCredentials;
+}
+
+export interface CameraStatus {
+  name: string;
+  streamName: string;
+  state: CameraState;
+  /** Pipeline restarts since the camera was started. */
+  reconnects: number;
+  /** PERSISTED fragment acks over all the camera's pipelines. */
+  fragmentsPersisted: number;
+  /** ERROR acks from the service (e.g. timecode errors). */
+  errorAcks: number;
+  /** Seconds since the last PERSISTED ack; null before the first one. */
+  lastAckAgeSeconds: number | null;
+  /** Upload bitrate of the running pipeline (kvssink stats), bits/s. */
+  bitrateBps: number;
+  /** Media buffered in kvssink and not yet persisted, seconds. */
+  bufferedSeconds: number;
+  /** Why the pipeline was last restarted. */
+  lastError: string | null;
+}
+
+export interface CameraEvents {
+  state: [CameraState];
+  /** A line worth logging (restarts and their reasons). */
+  log: [string];
+}
+
+const quote = (s: string): string => `"${s.replace(/(["\\])/g, '\\$1')}"`;
+const value = (v: SinkPropertyValue): string => (typeof v === 'string' ? quote(v) : String(v));
+
+/** The GStreamer description of a camera's pipeline. */
+export function cameraDescription(camera: CameraConfig): string {
+  const protocols = camera.transport === 'auto' ? '' : ` protocols=${camera.transport}`;
+  const video = camera.codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
+  const props = Object.entries(camera.sink).map(([k, v]) => ` ${k}=${value(v)}`).join('');
+  const sink = `kvssink name=sink stream-name=${quote(camera.streamName)}${props}`;
+  const src = `rtspsrc name=src location=${quote(camera.url)} latency=${camera.latencyMs}${protocols}`;
+  if (!camera.audio) return `${src} ! ${video} ! ${sink}`;
+  return `${src} src. ! queue ! ${video} ! queue ! ${sink} src. ! queue ! rtpmp4gdepay ! aacparse ! queue ! sink.`;
+}
+
+/** `delay` seconds grown by `multiplier` per attempt up to `maxSeconds`, ± jitter. */
+export function backoffSeconds(backoff: BackoffConfig, attempt: number, random = Math.random()): number {
+  const base = Math.min(backoff.maxSeconds, backoff.initialSeconds * backoff.multiplier ** attempt);
+  return base * (1 + backoff.jitter * (2 * random - 1));
+}
+
+const toCredentialsOption = (c: RelayCredentials | undefined): CredentialsOption => c;
+
+export class Camera extends EventEmitter<CameraEvents> {
+  readonly config: CameraConfig;
+  /** Changed by a reload without restarting the camera. */
+  backoff: BackoffConfig;
+  private readonly connection: RelayConnection;
+  private state: CameraState = 'stopped';
+  private reconnects = 0;
+  private fragmentsPersisted = 0;
+  private errorAcks = 0;
+  private lastAckAt: number | undefined;
+  private bitrateBps = 0;
+  private bufferedSeconds = 0;
+  private lastError: string | null = null;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private pipeline: Pipeline | undefined;
+
+  constructor(config: CameraConfig, connection: RelayConnection, backoff: BackoffConfig) {
+    super();
+    this.config = config;
+    this.connection = connection;
+    this.backoff = backoff;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.supervise();
+  }
+
+  /** Drains the running pipeline (its last fragment persisted, within `timeoutMs`) and stops. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.pipeline?.stop({ drain: true, timeoutMs });
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  status(): CameraStatus {
+    return {
+      name: this.config.name,
+      streamName: this.config.streamName,
+      state: this.state,
+      reconnects: this.reconnects,
+      fragmentsPersisted: this.fragmentsPersisted,
+      errorAcks: this.errorAcks,
+      lastAckAgeSeconds: this.lastAckAt === undefined ? null : (Date.now() - this.lastAckAt) / 1000,
+      bitrateBps: this.state === 'streaming' ? this.bitrateBps : 0,
+      bufferedSeconds: this.bufferedSeconds,
+      lastError: this.lastError,
+    };
+  }
+
+  private setState(state: CameraState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private async supervise(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping) {
+      this.setState(this.reconnects === 0 ? 'starting' : 'reconnecting');
+      const { reason, streamed } = await this.runOnce();
+      if (this.stopping) break;
+      if (streamed) attempt = 0;
+      this.lastError = reason;
+      this.reconnects++;
+      this.setState('reconnecting');
+      const delay = backoffSeconds(this.backoff, attempt++);
+      this.emit('log', `${reason}; restarting in ${delay.toFixed(1)} s`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay * 1000);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    this.bitrateBps = 0;
+    this.setState('stopped');
+  }
+
+  /** Runs one pipeline until it fails, ends or stalls; says why, and whether it persisted anything. */
+  private async runOnce(): Promise<{ reason: string; streamed: boolean }> {
+    let p: Pipeline;
+    try {
+      p = new Pipeline(cameraDescription(this.config), {
+        ...(this.connection.endpoint ? { endpoint: this.connection.endpoint } : {}),
+        ...(this.connection.region ? { region: this.connection.region } : {}),
+        credentials: toCredentialsOption(this.connection.credentials),
+        stopTimeoutSeconds: 10,
+      });
+    } catch (err) {
+      return { reason: (err as Error).message, streamed: false };
+    }
+    this.pipeline = p;
+    let streamed = false;
+    let lastProgress = Date.now();
+    let framesSent = -1;
+    let bufferedMs = -1;
+    p.on('fragment-ack', (ack) => {
+      lastProgress = Date.now();
+      if (ack.eventType === 'ERROR') this.errorAcks++;
+      if (ack.eventType !== 'PERSISTED') return;
+      streamed = true;
+      this.fragmentsPersisted++;
+      this.lastAckAt = Date.now();
+      if (!this.stopping) this.setState('streaming');
+    });
+    p.on('stats', (s) => {
+      if (s.framesSent !== framesSent || s.bufferedDurationMs !== bufferedMs) lastProgress = Date.now();
+      framesSent = s.framesSent;
+      bufferedMs = s.bufferedDurationMs;
+      this.bitrateBps = s.bitrateBps;
+      this.bufferedSeconds = s.bufferedDurationMs / 1000;
+    });
+    p.on('error', (e) => {
+      if (!e.fatal) this.emit('log', `warning: ${e.message} (${e.code})`);
+    });
+    let watchdog: NodeJS.Timeout | undefined;
+    try {
+      const stalled = new Promise<string>((resolve) => {
+        watchdog = setInterval(() => {
+          if (Date.now() - lastProgress > this.config.noDataTimeoutSeconds * 1000) {
+            resolve(`no data for ${this.config.noDataTimeoutSeconds} s`);
+          }
+        }, 250);
+      });
+      const ended = p.finished.then(
+        () => 'the stream ended (EOS)',
+        (e: unknown) => (e as Error).message,
+      );
+      await p.start();
+      const reason = await Promise.race([stalled, ended]);
+      if (!this.stopping) await p.stop({ drain: reason.startsWith('no data') ? true : false, timeoutMs: 5000 });
+      return { reason, streamed };
+    } catch (err) {
+      await p.stop({ drain: false });
+      return { reason: (err as Error).message, streamed };
+    } finally {
+      clearInterval(watchdog);
+      this.bitrateBps = 0;
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The relay against real RTSP cameras (GstRtspServer serving live H.264) and a real openkvs
+ * server: two cameras at once, one camera's outage, status and metrics.
+ */
+import { ListFragmentsCommand, type Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CameraStatus } from '../../lib/relay/camera.js';
+import { parseRelayConfig } from '../../lib/relay/config.js';
+import { Relay } from '../../lib/relay/relay.js';
+import { startStatusServer } from '../../lib/relay/status-server.js';
+import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.js';
+import { credentials, startTestServer, type TestServer } from '../helpers/server.js';
+
+let t: TestServer;
+let cams: RtspServer[] = [];
+beforeAll(async () => {
+  t = await startTestServer();
+  cams = await Promise.all([startRtspServer(), startRtspServer()]);
+});
+afterAll(async () => {
+  await Promise.all(cams.map((c) => c.stop()));
+  await t?.close();
+});
+
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function fragments(stream: string): Promise<Fragment[]> {
+  const r = await t.archived.send(
+    new ListFragmentsCommand({
+      StreamName: stream,
+      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
+    }),
+  );
+  return (r.Fragments ?? []).sort((a, b) => (BigInt(a.FragmentNumber!) < BigInt(b.FragmentNumber!) ? -1 : 1));
+}
+
+/** Gaps between consecutive fragments (start of one minus end of the previous), seconds. */
+function gaps(frags: Fragment[]): number[] {
+  return frags.slice(1).map((f, i) => {
+    const prev = frags[i]!;
+    return (f.ProducerTimestamp!.getTime() - prev.ProducerTimestamp!.getTime() - prev.FragmentLengthInMilliseconds!) / 1000;
+  });
+}
+
+const byName = (relay: Relay, name: string): CameraStatus => relay.status().find((c) => c.name === name)!;
+
+describe('relay', () => {
+  it('keeps two cameras streaming; one camera outage shows only on that camera, which resumes by itself', async () => {
+    await t.createStream('relay-a');
+    await t.createStream('relay-b');
+    const config = parseRelayConfig({
+      endpoint: t.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+      backoff: { initialSeconds: 0.5, maxSeconds: 2 },
+      cameras: [
+        { name: 'a', url: cams[0]!.url, streamName: 'relay-a', noDataTimeoutSeconds: 3 },
+        { name: 'b', url: cams[1]!.url, streamName: 'relay-b', noDataTimeoutSeconds: 3 },
+      ],
+    });
+    const relay = new Relay();
+    const logs: string[] = [];
+    relay.on('log', (camera, message) => logs.push(`${camera}: ${message}`));
+    const status = await startStatusServer(() => relay.status(), 0);
+    let outage = 0;
+    try {
+      await relay.start(config);
+      await until('both cameras streaming', () => relay.status().every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 3));
+
+      const before = byName(relay, 'a').fragmentsPersisted;
+      const outageStart = Date.now();
+      await cams[0]!.stop();
+      await until('camera a reconnecting', () => byName(relay, 'a').state === 'reconnecting');
+      await new Promise((r) => setTimeout(r, 5000 - (Date.now() - outageStart)));
+      await cams[0]!.start();
+      outage = (Date.now() - outageStart) / 1000;
+      await until('camera a streaming again', () => byName(relay, 'a').state === 'streaming' && byName(relay, 'a').fragmentsPersisted >= before + 3, 30_000);
+
+      const a = byName(relay, 'a');
+      const b = byName(relay, 'b');
+      expect(a.reconnects).toBeGreaterThanOrEqual(1);
+      expect(b.reconnects, logs.join('\n')).toBe(0);
+      expect(a.errorAcks + b.errorAcks).toBe(0);
+
+      const json = (await (await fetch(`http://127.0.0.1:${status.port}/status`)).json()) as { cameras: CameraStatus[] };
+      expect(json.cameras.map((c) => [c.name, c.streamName, c.state])).toEqual([
+        ['a', 'relay-a', 'streaming'],
+        ['b', 'relay-b', 'streaming'],
+      ]);
+      expect(json.cameras[1]!.bitrateBps).toBeGreaterThan(0);
+      const metrics = await (await fetch(`http://127.0.0.1:${status.port}/metrics`)).text();
+      expect(metrics).toContain('openkvs_relay_camera_state{camera="a",state="streaming"} 1');
+      expect(metrics).toContain('openkvs_relay_camera_state{camera="a",state="reconnecting"} 0');
+      expect(metrics).toMatch(/^openkvs_relay_reconnects_total\{camera="a"\} [1-9]\d*$/m);
+      expect(metrics).toContain('openkvs_relay_reconnects_total{camera="b"} 0');
+      expect(metrics).toMatch(/^openkvs_relay_fragments_persisted_total\{camera="b"\} \d+$/m);
+      expect(metrics).toMatch(/^openkvs_relay_last_ack_age_seconds\{camera="b"\} \d+(\.\d+)?(e-\d+)?$/m);
+      expect(metrics).toMatch(/^openkvs_relay_bitrate_bps\{camera="b"\} [1-9]/m);
+      expect(metrics).toMatch(/^openkvs_relay_buffered_seconds\{camera="b"\} [\d.]+$/m);
+    } finally {
+      await relay.stop();
+      await status.close();
+    }
+    expect(relay.status()).toEqual([]);
+
+    const fa = await fragments('relay-a');
+    const fb = await fragments('relay-b');
+    // Producer timestamps only move forward on both streams (no timecode errors after the restart).
+    for (const f of [fa, fb]) expect(gaps(f).every((g) => g >= -0.05)).toBe(true);
+    // The outage is a gap of about its length on camera a, and nowhere on camera b.
+    expect(Math.max(...gaps(fa))).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...gaps(fa))).toBeLessThan(outage + 10);
+    expect(Math.max(...gaps(fb)), JSON.stringify(gaps(fb))).toBeLessThan(0.5);
+    // Camera b kept sending fragments through camera a's outage.
+    expect(fb.length).toBeGreaterThan(fa.length);
+  });
+});
