@@ -3,6 +3,7 @@
  * The `openkvs` command.
  *   openkvs serve [--host 127.0.0.1] [--port 4567] [--data-dir ./openkvs-data]
  *   openkvs stream --source test|file:PATH|rtsp://…|v4l2:/dev/videoN --stream-name NAME [--endpoint URL]
+ *   openkvs relay --config cameras.yaml [--status-port 9090] — keeps RTSP cameras streaming
  *   openkvs demo  — the server plus a test-pattern camera streaming into the `demo` stream
  *   openkvs plugin-path — the folder for GST_PLUGIN_PATH
  */
@@ -10,6 +11,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pluginPath } from '../plugin-path.js';
 import { runDemo } from './demo.js';
 import { runStream } from './stream.js';
+import { runRelay } from './relay.js';
 import { startServer } from '../service/server.js';
 
 const port = (value: string): number => {
@@ -120,6 +122,16 @@ program
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       ...(flags.region ? { region: flags.region } : {}),
     });
+  });
+
+program
+  .command('relay')
+  .description('keep RTSP cameras streaming into their streams, through outages (see docs/relay.md)')
+  .requiredOption('--config <file>', 'the cameras, as YAML or JSON (SIGHUP reloads it)')
+  .option('--status-port <port>', 'serve GET /status (JSON) and GET /metrics (Prometheus) on this port', port)
+  .option('--status-host <host>', 'interface of the status port', '127.0.0.1')
+  .action(async (flags: { config: string; statusPort?: number; statusHost: string }) => {
+    process.exitCode = await runRelay(flags);
   });
 
 program
