@@ -1,8 +1,10 @@
 /**
  * The relay against real RTSP cameras (GstRtspServer serving live H.264) and a real openkvs
- * server: two cameras at once, one camera's outage, status and metrics.
+ * server: two cameras at once, one camera's outage, status and metrics; H.265 and AAC audio
+ * passed through (the stored MKV names their codecs).
  */
 import { ListFragmentsCommand, type Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
+import { GetMediaCommand } from '@aws-sdk/client-kinesis-video-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CameraStatus } from '../../lib/relay/camera.js';
 import { parseRelayConfig } from '../../lib/relay/config.js';
@@ -119,5 +121,51 @@ describe('relay', () => {
     expect(Math.max(...gaps(fb)), JSON.stringify(gaps(fb))).toBeLessThan(0.5);
     // Camera b kept sending fragments through camera a's outage.
     expect(fb.length).toBeGreaterThan(fa.length);
+  });
+
+  it('passes H.265 through, and carries AAC audio when enabled', async () => {
+    const h265 = await startRtspServer({ codec: 'h265' });
+    const withAudio = await startRtspServer({ audio: true });
+    const relay = new Relay();
+    const logs: string[] = [];
+    relay.on('log', (camera, message) => logs.push(`${camera}: ${message}`));
+    try {
+      await relay.start(
+        parseRelayConfig({
+          endpoint: t.url,
+          region: 'us-east-1',
+          credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+          cameras: [
+            { name: 'hevc', url: h265.url, streamName: 'relay-h265', codec: 'h265' },
+            { name: 'av', url: withAudio.url, streamName: 'relay-av', audio: true },
+          ],
+        }),
+      );
+      await until('both streaming', () => relay.status().every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 2), 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${logs.join('\n')}`);
+      });
+      expect(relay.status().map((c) => c.reconnects)).toEqual([0, 0]);
+    } finally {
+      await relay.stop();
+      await h265.stop();
+      await withAudio.stop();
+    }
+    const media = await Promise.all(
+      ['relay-h265', 'relay-av'].map(async (stream) => {
+        const r = await t.media.send(new GetMediaCommand({ StreamName: stream, StartSelector: { StartSelectorType: 'EARLIEST' } }));
+        const reader = (r.Payload as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+        let bytes = Buffer.alloc(0);
+        while (bytes.length < 64 * 1024) {
+          const { value, done } = await reader.next();
+          if (done) break;
+          bytes = Buffer.concat([bytes, Buffer.from(value)]);
+        }
+        await reader.return?.();
+        return bytes.toString('latin1');
+      }),
+    );
+    expect(media[0]).toContain('V_MPEGH/ISO/HEVC');
+    expect(media[1]).toContain('V_MPEG4/ISO/AVC');
+    expect(media[1]).toContain('A_AAC');
   });
 });
