@@ -1,7 +1,7 @@
 /**
  * Real RTSP cameras for tests: `test/helpers/rtsp-server.py` (GstRtspServer) in a child process
  * on 127.0.0.1, serving live H.264 at rtsp://127.0.0.1:PORT/cam. `stop()` kills it (a camera
- * outage); `start()` brings it back on the same port.
+ * outage); `start()` brings it back on the same port; `pause()` freezes it (a stalled camera).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,6 +27,9 @@ export interface RtspServer {
   start(): Promise<void>;
   /** Kills the server (SIGKILL: the camera vanishes). */
   stop(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but no data flows. */
+  pause(): void;
+  resume(): void;
   pid(): number | undefined;
 }
 
@@ -68,6 +71,8 @@ export async function startRtspServer(options: RtspServerOptions = {}): Promise<
       c.kill('SIGKILL');
       await exited;
     },
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     pid: () => child?.pid,
   };
   await server.start();

@@ -168,4 +168,33 @@ describe('relay', () => {
     expect(media[1]).toContain('V_MPEG4/ISO/AVC');
     expect(media[1]).toContain('A_AAC');
   });
+
+  it('restarts a camera that stalls (connection open, no data) after noDataTimeoutSeconds', async () => {
+    const cam = await startRtspServer();
+    await t.createStream('relay-stall');
+    const relay = new Relay();
+    try {
+      await relay.start(
+        parseRelayConfig({
+          endpoint: t.url,
+          region: 'us-east-1',
+          credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+          backoff: { initialSeconds: 0.5, maxSeconds: 1 },
+          cameras: [{ name: 'stall', url: cam.url, streamName: 'relay-stall', noDataTimeoutSeconds: 2 }],
+        }),
+      );
+      await until('streaming', () => byName(relay, 'stall').state === 'streaming');
+      cam.pause();
+      await until('the watchdog restart', () => byName(relay, 'stall').reconnects >= 1, 20_000);
+      expect(byName(relay, 'stall').lastError).toBe('no data for 2 s');
+      cam.resume();
+      const persisted = byName(relay, 'stall').fragmentsPersisted;
+      await until('streaming again', () => byName(relay, 'stall').state === 'streaming' && byName(relay, 'stall').fragmentsPersisted > persisted + 2, 30_000);
+      expect(byName(relay, 'stall').errorAcks).toBe(0);
+    } finally {
+      cam.resume();
+      await relay.stop();
+      await cam.stop();
+    }
+  });
 });
