@@ -726,6 +726,32 @@ static kvs::Chunk chunk_of(GstBuffer* buf) {
   return c;
 }
 
+/// Offline mode waits, instead of dropping, while the buffer is over its high watermark (90 %
+/// of storage-size) until PERSISTED acks free space; PAUSED->READY ends the wait. The only
+/// place the streaming thread waits.
+static void wait_for_space(GstKvsSink* sink) {
+  Priv* p = sink->priv;
+  g_mutex_lock(&sink->settings_lock);
+  const bool offline = p->settings.streamingType == STREAMING_OFFLINE;
+  const size_t highWatermark = static_cast<size_t>(p->settings.storageSize) * 1024 * 1024 / 10 * 9;
+  g_mutex_unlock(&sink->settings_lock);
+  if (!offline) return;
+  kvs::ContentStore* store;
+  kvs::KvsStream* stream;
+  {
+    std::lock_guard<std::mutex> lock(p->mediaLock);
+    store = p->state.store.get();
+    stream = p->state.stream.get();
+  }
+  if (store == nullptr) return;
+  bool waited = false;
+  while (!p->stopping && !(stream && stream->failed()) &&
+         !store->waitBelow(highWatermark, std::chrono::steady_clock::now() + std::chrono::milliseconds(100))) {
+    if (!waited) GST_DEBUG_OBJECT(sink, "offline: buffer over its high watermark, waiting for PERSISTED acks");
+    waited = true;
+  }
+}
+
 static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
   GstKvsSink* sink = GST_KVS_SINK(parent);
   Priv* p = sink->priv;
@@ -733,6 +759,7 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     gst_buffer_unref(buf);
     return GST_FLOW_OK;
   }
+  wait_for_space(sink);
   std::lock_guard<std::mutex> lock(p->mediaLock);
   State& st = p->state;
   if (!st.store) {

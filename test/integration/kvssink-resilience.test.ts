@@ -85,3 +85,23 @@ it('stops at once without EOS while the server is unreachable', async () => {
   await run.exited;
   expect(Date.now() - stoppedAt).toBeLessThan(10_000);
 });
+
+it('offline mode holds the source back where realtime mode drops, when nothing can be uploaded', async () => {
+  const port = await freePort(); // nothing listens: no fragment is ever persisted
+  const source =
+    'videotestsrc num-buffers=300 pattern=snow ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 ! ' +
+    'x264enc bitrate=4000 key-int-max=15 tune=zerolatency speed-preset=ultrafast ! h264parse';
+  const launch = (mode: string) =>
+    gstLaunch(`${source} ! kvssink stream-name=x streaming-type=${mode} storage-size=1 endpoint=http://127.0.0.1:${port}`, awsEnv, { eos: false });
+
+  const realtime = launch('realtime');
+  await realtime.waitFor((m) => m.name === 'kvssink-dropped', 20_000); // 10 MB of video into a 1 MiB buffer
+  realtime.child.kill('SIGINT');
+  await realtime.exited;
+
+  const offline = launch('offline');
+  await new Promise((r) => setTimeout(r, 5000)); // more than realtime needed to start dropping
+  expect(offline.messages.filter((m) => m.name === 'kvssink-dropped')).toEqual([]);
+  offline.child.kill('SIGINT'); // stops without EOS while the streaming thread is held back: no hang
+  await offline.exited;
+});

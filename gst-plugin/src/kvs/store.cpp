@@ -319,6 +319,13 @@ bool ContentStore::waitAllPersisted(std::chrono::steady_clock::time_point deadli
   return true;
 }
 
+bool ContentStore::waitBelow(size_t bytes, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  uint64_t wakeups = wakeups_;
+  changed_.wait_until(lock, deadline, [&] { return totalBytes_ <= bytes || wakeups_ != wakeups; });
+  return totalBytes_ <= bytes;
+}
+
 void ContentStore::wake() {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -112,6 +112,9 @@ class ContentStore {
   /// Blocks until every fragment is persisted, `wake()` is called, or the deadline passes.
   bool waitAllPersisted(std::chrono::steady_clock::time_point deadline);
   void wake();
+  /// Blocks until at most `bytes` are buffered, `wake()` is called, or the deadline passes.
+  /// Returns true when the store is at or below `bytes`.
+  bool waitBelow(size_t bytes, std::chrono::steady_clock::time_point deadline);
 
   void setDropCallback(std::function<void(const FragmentInfo&)> cb);
   void setDataCallback(std::function<void()> cb);
