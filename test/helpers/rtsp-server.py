@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A small RTSP server (GstRtspServer) for the relay tests and benchmark.
 
-    python3 test/helpers/rtsp-server.py PORT [--codec h264|h265] [--file CLIP.h264] [--audio]
+    python3 test/helpers/rtsp-server.py PORT [--codec h264|h265] [--file CLIP] [--audio]
 
 Serves rtsp://127.0.0.1:PORT/cam: by default a live test pattern encoded as 320x240 30 fps
 H.264 (key frame every 15 frames), or H.265 with --codec h265; with --audio an AAC tone too.
---file serves a pre-encoded H.264 byte-stream clip in a loop, paced in real time without
+--file serves a pre-encoded H.264 clip (byte-stream, MKV or MP4) in a loop, paced in real time without
 re-encoding (the benchmark's 1080p 4 Mbps cameras). The media is shared: every client gets
 the same stream. Prints "ready" once listening; killing the process is a camera outage.
 """
@@ -31,7 +31,7 @@ AUDIO = "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=1
 def load_clip(path):
     """The clip's access units, as (caps, [(pts, duration, is_delta, bytes)]), parsed once."""
     pipeline = Gst.parse_launch(
-        f'filesrc location="{path}" ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out sync=false'
+        f'filesrc location="{path}" ! parsebin ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out sync=false'
     )
     out = pipeline.get_by_name("out")
     pipeline.set_state(Gst.State.PLAYING)
@@ -58,11 +58,11 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
         self.set_shared(True)
 
     def do_create_element(self, url):
-        caps = self.caps.to_string()
         bin_ = Gst.parse_launch(
-            f"( appsrc name=src is-live=true format=time do-timestamp=false caps={caps} ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "( appsrc name=src is-live=true format=time do-timestamp=false ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
         src = bin_.get_by_name("src")
+        src.set_property("caps", self.caps)
         state = {"i": 0, "pts": 0}
         frame_ns = Gst.SECOND // 30
 

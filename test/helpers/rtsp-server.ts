@@ -15,7 +15,7 @@ const SCRIPT = path.resolve('test/helpers/rtsp-server.py');
 
 export interface RtspServerOptions {
   codec?: 'h264' | 'h265';
-  /** Serve this pre-encoded H.264 byte-stream clip in a loop instead of a live test pattern. */
+  /** Serve this pre-encoded H.264 clip (byte-stream, MKV or MP4) in a loop instead of a live test pattern. */
   file?: string;
   audio?: boolean;
 }
