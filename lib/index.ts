@@ -22,3 +22,10 @@ export type { CredentialsRefresherEvents, CredentialsRefresherOptions } from './
 export { ensureStream } from './streams/ensure-stream.js';
 export type { EnsureStreamResult } from './streams/ensure-stream.js';
 export type { EnsureStreamOptions } from './streams/ensure-stream-options.js';
+export { Relay } from './relay/relay.js';
+export type { RelayEvents, ReloadResult } from './relay/relay.js';
+export { loadRelayConfig, parseRelayConfig } from './relay/config.js';
+export type { RelayConfig, CameraConfig, BackoffConfig, RelayCredentials } from './relay/config.js';
+export type { CameraState, CameraStatus } from './relay/camera.js';
+export { startStatusServer } from './relay/status-server.js';
+export type { StatusServer } from './relay/status-server.js';
