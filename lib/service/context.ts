@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { FragmentStore } from './storage/fragment-store.js';
 import type { StreamCatalog } from './control-plane/stream-catalog.js';
+import type { IngestBudget } from './ingest/ingest-budget.js';
 import type { LiveHub } from './media/live-hub.js';
 
 export interface ServiceLimits {
@@ -12,6 +13,8 @@ export interface ServiceLimits {
   maxFragmentDurationMs: number;
   /** How far in the future a producer timestamp may be, ms (error 4007). */
   maxFutureMs: number;
+  /** Bytes of received fragments waiting for storage, all connections together; beyond it PutMedia stops reading. */
+  maxIngestQueueBytes: number;
   /** PutMedia sends IDLE acks this often while no media arrives, ms. */
   idleAckIntervalMs: number;
   /** PutMedia ends the response after this long without body bytes, ms (service: 30 s). */
@@ -28,6 +31,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxFragmentBytes: 50 * 1000 * 1000,
   maxFragmentDurationMs: 10_000,
   maxFutureMs: 10 * 60_000,
+  maxIngestQueueBytes: 256 * 1024 * 1024,
   idleAckIntervalMs: 3_000,
   putMediaIdleTimeoutMs: 30_000,
   maxGetMediaConnections: 100,
@@ -52,4 +56,5 @@ export interface ServiceContext {
   store: FragmentStore;
   streams: StreamCatalog;
   live: LiveHub;
+  ingestBudget: IngestBudget;
 }

@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS, type ServiceContext, type ServiceLimits } from './conte
 import { controlPlaneOperations } from './control-plane/operations.js';
 import { StreamCatalog } from './control-plane/stream-catalog.js';
 import { archiveOperations } from './archive/operations.js';
+import { IngestBudget } from './ingest/ingest-budget.js';
 import { handlePutMedia } from './ingest/put-media.js';
 import { getMedia } from './media/get-media.js';
 import { LiveHub } from './media/live-hub.js';
@@ -127,6 +128,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     store,
     streams,
     live,
+    ingestBudget: new IngestBudget(limits.maxIngestQueueBytes),
   };
   streams.onDelete((id) => {
     live.closeStream(id);

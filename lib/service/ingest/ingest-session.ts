@@ -376,6 +376,7 @@ export class IngestSession {
   private persist(cur: FragmentInProgress, live: LiveFragment, timecode: number, durable: boolean): Promise<void> {
     this.ctx.live.received(live);
     const clusterHeader = elementHeader(ID.Cluster, cur.bytes, 8);
+    this.ctx.ingestBudget.take(cur.bytes);
     const appended = this.ctx.store.append({
       streamId: live.streamId,
       seq: live.seq,
@@ -386,6 +387,10 @@ export class IngestSession {
       chunks: [...cur.producerTags, clusterHeader, ...cur.chunks],
       durable,
     });
+    void appended.then(
+      () => this.ctx.ingestBudget.release(cur.bytes),
+      () => this.ctx.ingestBudget.release(cur.bytes),
+    );
     return appended.then(
       (stored: StoredFragment) => {
         this.ctx.live.indexed(live);

@@ -13,8 +13,8 @@ import { verifySignature } from '../auth/sigv4-verifier.js';
 import type { ServiceContext } from '../context.js';
 import { type Ack, IngestSession } from './ingest-session.js';
 
-/** Pause reading the body while this many fragments wait for storage. */
-const MAX_FRAGMENTS_IN_FLIGHT = 16;
+/** Pause reading the body while this many of its fragments wait for storage. */
+const MAX_FRAGMENTS_IN_FLIGHT = 4;
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const v = req.headers[name];
@@ -109,9 +109,18 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
   const onData = (chunk: Buffer) => {
     lastData = Date.now();
     if (!session.push(chunk)) return finish('error');
-    if (session.pendingFragments >= MAX_FRAGMENTS_IN_FLIGHT && !req.isPaused()) {
+    if ((session.pendingFragments >= MAX_FRAGMENTS_IN_FLIGHT || ctx.ingestBudget.exhausted) && !req.isPaused()) {
+      // Storage is behind: stop reading (TCP back-pressure) until this connection's fragments
+      // and the server-wide queue are below their limits.
       req.pause();
-      void session.settle().then(() => req.resume());
+      void (async () => {
+        while (!finished) {
+          if (session.pendingFragments >= MAX_FRAGMENTS_IN_FLIGHT) await session.settle();
+          else if (ctx.ingestBudget.exhausted) await ctx.ingestBudget.available();
+          else break;
+        }
+        if (!finished) req.resume();
+      })();
     }
   };
   req.on('data', onData);
