@@ -86,7 +86,9 @@ export class Camera extends EventEmitter<CameraEvents> {
   private stopping = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  /** The running pipeline, once its start() has resolved (stopping one still starting could hang it). */
   private pipeline: Pipeline | undefined;
+  private drainTimeoutMs = 15_000;
 
   constructor(config: CameraConfig, connection: RelayConnection, backoff: BackoffConfig) {
     super();
@@ -104,6 +106,7 @@ export class Camera extends EventEmitter<CameraEvents> {
   /** Drains the running pipeline (its last fragment persisted, within `timeoutMs`) and stops. */
   async stop(timeoutMs = 15_000): Promise<void> {
     this.stopping = true;
+    this.drainTimeoutMs = timeoutMs;
     this.wake?.();
     await this.pipeline?.stop({ drain: true, timeoutMs });
     await this.loop;
@@ -169,7 +172,6 @@ export class Camera extends EventEmitter<CameraEvents> {
     } catch (err) {
       return { reason: (err as Error).message, streamed: false };
     }
-    this.pipeline = p;
     let streamed = false;
     let lastProgress = Date.now();
     let framesSent = -1;
@@ -207,13 +209,19 @@ export class Camera extends EventEmitter<CameraEvents> {
         (e: unknown) => (e as Error).message,
       );
       await p.start();
+      this.pipeline = p;
+      if (this.stopping) {
+        await p.stop({ drain: true, timeoutMs: this.drainTimeoutMs });
+        return { reason: 'stopped', streamed };
+      }
       const reason = await Promise.race([stalled, ended]);
-      if (!this.stopping) await p.stop({ drain: reason.startsWith('no data') ? true : false, timeoutMs: 5000 });
+      if (!this.stopping) await p.stop({ drain: reason.startsWith('no data'), timeoutMs: 5000 });
       return { reason, streamed };
     } catch (err) {
       await p.stop({ drain: false });
       return { reason: (err as Error).message, streamed };
     } finally {
+      this.pipeline = undefined;
       clearInterval(watchdog);
       this.bitrateBps = 0;
     }
