@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import type { CredentialsOption, Credentials } from './credentials/credentials.js';
 import { CredentialsRefresher, type CredentialsRefresherOptions } from './credentials/refresher.js';
-import { OpenKvsError, PipelineError, type PipelineErrorInfo } from './errors.js';
+import { OpenKvsError, PipelineError, type PipelineErrorCode, type PipelineErrorInfo } from './errors.js';
 import { loadNative, type NativeMessage, type NativePipelineHandle } from './native.js';
 import {
   type BusMessage,
@@ -82,6 +82,13 @@ type State = 'idle' | 'starting' | 'running' | 'stopping' | 'closed';
 
 let requestCounter = 0;
 
+/** The code of an upload error, from what kvssink reported (never from its message text). */
+function uploadErrorCode(info: PipelineErrorInfo): PipelineErrorCode {
+  if (info.httpStatus === 401 || info.httpStatus === 403) return 'KVS_ACCESS_DENIED';
+  if (info.httpStatus === 404) return 'KVS_STREAM_NOT_FOUND';
+  return info.errorId ? 'KVS_ACK_ERROR' : 'KVS_SERVICE_ERROR';
+}
+
 function pipelineErrorOf(m: NativeMessage): PipelineError {
   const e = m.error!;
   const d = e.details;
@@ -91,16 +98,7 @@ function pipelineErrorOf(m: NativeMessage): PipelineError {
     info.serviceCode = String(d['service-code'] ?? '');
     info.errorId = Number(d['error-id'] ?? 0);
     if (d['fragment-timecode'] !== undefined) info.fragmentTimecode = Number(d['fragment-timecode']);
-    const retryable = d.retryable === true;
-    const code =
-      info.httpStatus === 401 || info.httpStatus === 403
-        ? 'KVS_ACCESS_DENIED'
-        : info.httpStatus === 404
-          ? 'KVS_STREAM_NOT_FOUND'
-          : info.errorId
-            ? 'KVS_ACK_ERROR'
-            : 'KVS_SERVICE_ERROR';
-    return new PipelineError(code, e.message, info, { retryable });
+    return new PipelineError(uploadErrorCode(info), e.message, info, { retryable: d.retryable === true });
   }
   return new PipelineError('GST_ERROR', `${m.source}: ${e.message}`, info, { retryable: false });
 }
@@ -115,15 +113,10 @@ function uploadErrorOf(m: NativeMessage): PipelineError {
     errorId: Number(f['error-id'] ?? 0),
   };
   if (f['fragment-timecode'] !== undefined) info.fragmentTimecode = Number(f['fragment-timecode']);
-  const code =
-    info.httpStatus === 401 || info.httpStatus === 403
-      ? 'KVS_ACCESS_DENIED'
-      : info.httpStatus === 404
-        ? 'KVS_STREAM_NOT_FOUND'
-        : info.errorId
-          ? 'KVS_ACK_ERROR'
-          : 'KVS_SERVICE_ERROR';
-  return new PipelineError(code, String(f.message ?? 'upload error'), info, { retryable: f.retryable === true, fatal: false });
+  return new PipelineError(uploadErrorCode(info), String(f.message ?? 'upload error'), info, {
+    retryable: f.retryable === true,
+    fatal: false,
+  });
 }
 
 export class Pipeline extends EventEmitter<PipelineEvents> {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <vector>
+#include "kvs/text.h"
 
 namespace kvs {
 namespace {
@@ -17,20 +18,6 @@ using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
 constexpr size_t kMaxResponseBytes = 1 << 20;
-
-std::string toLower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  const size_t first = s.find_first_not_of(ws);
-  if (first == std::string::npos) return {};
-  return s.substr(first, s.find_last_not_of(ws) - first + 1);
-}
 
 bool startsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;

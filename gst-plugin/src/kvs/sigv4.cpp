@@ -6,26 +6,12 @@
 #include <algorithm>
 #include <ctime>
 #include <stdexcept>
+#include "kvs/text.h"
 
 namespace kvs {
 namespace {
 
 constexpr const char* kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string toLower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  const size_t first = s.find_first_not_of(ws);
-  if (first == std::string::npos) return {};
-  const size_t last = s.find_last_not_of(ws);
-  return s.substr(first, last - first + 1);
-}
 
 std::string toHex(const unsigned char* bytes, size_t size) {
   static const char digits[] = "0123456789abcdef";

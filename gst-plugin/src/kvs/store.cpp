@@ -39,58 +39,47 @@ std::chrono::nanoseconds ContentStore::duration() const {
 }
 
 uint64_t ContentStore::beginFragment(uint64_t timecode, int64_t ptsNs, Chunk prefix) {
-  std::vector<FragmentInfo> dropped;
-  uint64_t id;
-  std::function<void()> onData;
-  std::function<void(const FragmentInfo&)> onDrop;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (open_ && !fragments_.empty()) {
-      fragments_.back().info.complete = true;
-      fragments_.back().info.completedAt = std::chrono::steady_clock::now();
-    }
-    Fragment f;
-    f.info.id = id = nextId_++;
-    f.info.timecode = timecode;
-    f.info.startNs = f.info.endNs = ptsNs;
-    f.info.bytes = prefix.size;
-    totalBytes_ += prefix.size;
-    f.chunks.push_back(std::move(prefix));
-    fragments_.push_back(std::move(f));
-    open_ = true;
-    dropped = enforceLimits(id);
-    onData = onData_;
-    if (!dropped.empty()) onDrop = onDrop_;
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (open_ && !fragments_.empty()) {
+    fragments_.back().info.complete = true;
+    fragments_.back().info.completedAt = std::chrono::steady_clock::now();
   }
-  changed_.notify_all();
-  for (const auto& d : dropped)
-    if (onDrop) onDrop(d);
-  if (onData) onData();
+  Fragment f;
+  const uint64_t id = f.info.id = nextId_++;
+  f.info.timecode = timecode;
+  f.info.startNs = f.info.endNs = ptsNs;
+  f.info.bytes = prefix.size;
+  totalBytes_ += prefix.size;
+  f.chunks.push_back(std::move(prefix));
+  fragments_.push_back(std::move(f));
+  open_ = true;
+  added(lock, id);
   return id;
 }
 
 void ContentStore::appendFrame(int64_t ptsNs, std::vector<Chunk> chunks) {
-  std::vector<FragmentInfo> dropped;
-  std::function<void()> onData;
-  std::function<void(const FragmentInfo&)> onDrop;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!open_ || fragments_.empty()) return;
-    Fragment& f = fragments_.back();
-    for (auto& c : chunks) {
-      f.info.bytes += c.size;
-      totalBytes_ += c.size;
-      f.chunks.push_back(std::move(c));
-    }
-    f.info.endNs = std::max(f.info.endNs, ptsNs);
-    f.info.frames++;
-    dropped = enforceLimits(f.info.id);
-    onData = onData_;
-    if (!dropped.empty()) onDrop = onDrop_;
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!open_ || fragments_.empty()) return;
+  Fragment& f = fragments_.back();
+  for (auto& c : chunks) {
+    f.info.bytes += c.size;
+    totalBytes_ += c.size;
+    f.chunks.push_back(std::move(c));
   }
+  f.info.endNs = std::max(f.info.endNs, ptsNs);
+  f.info.frames++;
+  added(lock, f.info.id);
+}
+
+void ContentStore::added(std::unique_lock<std::mutex>& lock, uint64_t protectId) {
+  std::vector<FragmentInfo> dropped = enforceLimits(protectId);
+  std::function<void()> onData = onData_;
+  std::function<void(const FragmentInfo&)> onDrop = dropped.empty() ? nullptr : onDrop_;
+  lock.unlock();
   changed_.notify_all();
-  for (const auto& d : dropped)
+  for (const auto& d : dropped) {
     if (onDrop) onDrop(d);
+  }
   if (onData) onData();
 }
 

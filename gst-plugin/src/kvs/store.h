@@ -130,6 +130,9 @@ class ContentStore {
   const Fragment* find(uint64_t id) const;
   void trimPersisted();
   std::vector<FragmentInfo> enforceLimits(uint64_t protectId);
+  /// After bytes were added (lock held): enforce the limits, then, unlocked, wake waiters and
+  /// run the drop and data callbacks.
+  void added(std::unique_lock<std::mutex>& lock, uint64_t protectId);
   size_t bytes() const;
   std::chrono::nanoseconds duration() const;
 
