@@ -11,7 +11,8 @@
 import { EventEmitter } from 'node:events';
 import { Pipeline } from '../pipeline.js';
 import type { CredentialsOption } from '../credentials/credentials.js';
-import type { BackoffConfig, CameraConfig, RelayCredentials, SinkPropertyValue } from './config.js';
+import type { BackoffConfig, CameraConfig, RelayCredentials, SinkPropertyValue, VideoCodec } from './config.js';
+import { describeCamera } from './rtsp-describe.js';
 
 export type CameraState = 'starting' | 'streaming' | 'reconnecting' | 'stopped';
 
@@ -51,14 +52,14 @@ export interface CameraEvents {
 const quote = (s: string): string => `"${s.replace(/(["\\])/g, '\\$1')}"`;
 const value = (v: SinkPropertyValue): string => (typeof v === 'string' ? quote(v) : String(v));
 
-/** The GStreamer description of a camera's pipeline. */
-export function cameraDescription(camera: CameraConfig): string {
+/** The GStreamer description of a camera's pipeline, for its video codec, with or without its AAC track. */
+export function cameraDescription(camera: CameraConfig, codec: VideoCodec, audio: boolean): string {
   const protocols = camera.transport === 'auto' ? '' : ` protocols=${camera.transport}`;
-  const video = camera.codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
+  const video = codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
   const props = Object.entries(camera.sink).map(([k, v]) => ` ${k}=${value(v)}`).join('');
   const sink = `kvssink name=sink stream-name=${quote(camera.streamName)}${props}`;
   const src = `rtspsrc name=src location=${quote(camera.url)} latency=${camera.latencyMs}${protocols}`;
-  if (!camera.audio) return `${src} ! ${video} ! ${sink}`;
+  if (!audio) return `${src} ! ${video} ! ${sink}`;
   return `${src} src. ! queue ! ${video} ! queue ! ${sink} src. ! queue ! rtpmp4gdepay ! aacparse ! queue ! sink.`;
 }
 
@@ -159,11 +160,23 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.setState('stopped');
   }
 
+  /** The codec and audio to relay: as configured, or (codec auto) what the camera's SDP announces. */
+  private async media(): Promise<{ codec: VideoCodec; audio: boolean }> {
+    if (this.config.codec !== 'auto') return { codec: this.config.codec, audio: this.config.audio };
+    const media = await describeCamera(this.config.url).catch((err: Error) => {
+      throw new Error(`cannot DESCRIBE the camera: ${err.message}`);
+    });
+    if (!media.video) throw new Error('the camera announces no H.264 or H.265 video');
+    if (this.config.audio && !media.aac) this.emit('log', 'audio is enabled but the camera announces no AAC track: relaying video only');
+    return { codec: media.video, audio: this.config.audio && media.aac };
+  }
+
   /** Runs one pipeline until it fails, ends or stalls; says why, and whether it persisted anything. */
   private async runOnce(): Promise<{ reason: string; streamed: boolean }> {
     let p: Pipeline;
     try {
-      p = new Pipeline(cameraDescription(this.config), {
+      const { codec, audio } = await this.media();
+      p = new Pipeline(cameraDescription(this.config, codec, audio), {
         ...(this.connection.endpoint ? { endpoint: this.connection.endpoint } : {}),
         ...(this.connection.region ? { region: this.connection.region } : {}),
         credentials: toCredentialsOption(this.connection.credentials),

@@ -23,8 +23,8 @@ export interface CameraConfig {
   transport: Transport;
   /** Carry the camera's AAC audio track (default false). */
   audio: boolean;
-  /** The video codec the camera sends, passed through without re-encoding (default h264). */
-  codec: VideoCodec;
+  /** The video codec the camera sends, passed through without re-encoding; auto (default) reads it from the camera's SDP. */
+  codec: VideoCodec | 'auto';
   /** rtspsrc jitterbuffer latency, ms (default 200). */
   latencyMs: number;
   /** Restart the camera when no fragment is acknowledged for this long (default 10 s). */
@@ -101,7 +101,7 @@ const cameraSchema = z.strictObject({
   streamName: z.string().regex(STREAM_NAME, 'expected 1-256 characters [a-zA-Z0-9_.-]'),
   transport: z.enum(['tcp', 'udp', 'auto'], 'expected tcp, udp or auto').default('tcp'),
   audio: z.boolean('expected true or false').default(false),
-  codec: z.enum(['h264', 'h265'], 'expected h264 or h265').default('h264'),
+  codec: z.enum(['auto', 'h264', 'h265'], 'expected auto, h264 or h265').default('auto'),
   latencyMs: z.number().int().min(0).max(10_000).default(200),
   noDataTimeoutSeconds: z.number().min(1).max(3600).default(10),
   sink: z

@@ -25,7 +25,7 @@ describe('relay config', () => {
     const c = parseRelayConfig({ endpoint: 'http://127.0.0.1:4567', region: 'us-east-1', credentials: { profile: 'default' }, cameras: [camera()] });
     expect(c.credentials).toEqual({ profile: 'default' });
     expect(c.backoff).toEqual({ initialSeconds: 1, maxSeconds: 30, multiplier: 2, jitter: 0.2 });
-    expect(c.cameras[0]).toEqual({ ...camera(), transport: 'tcp', audio: false, codec: 'h264', latencyMs: 200, noDataTimeoutSeconds: 10, sink: {} });
+    expect(c.cameras[0]).toEqual({ ...camera(), transport: 'tcp', audio: false, codec: 'auto', latencyMs: 200, noDataTimeoutSeconds: 10, sink: {} });
   });
 
   it('names the bad field', () => {

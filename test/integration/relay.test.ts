@@ -123,7 +123,7 @@ describe('relay', () => {
     expect(fb.length).toBeGreaterThan(fa.length);
   });
 
-  it('passes H.265 through, and carries AAC audio when enabled', async () => {
+  it('passes H.265 through (detected from the SDP, or configured), and carries AAC audio when enabled', async () => {
     const h265 = await startRtspServer({ codec: 'h265' });
     const withAudio = await startRtspServer({ audio: true });
     const relay = new Relay();
@@ -136,7 +136,8 @@ describe('relay', () => {
           region: 'us-east-1',
           credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
           cameras: [
-            { name: 'hevc', url: h265.url, streamName: 'relay-h265', codec: 'h265' },
+            { name: 'hevc', url: h265.url, streamName: 'relay-h265' },
+            { name: 'hevc-explicit', url: h265.url, streamName: 'relay-h265b', codec: 'h265' },
             { name: 'av', url: withAudio.url, streamName: 'relay-av', audio: true },
           ],
         }),
@@ -144,14 +145,14 @@ describe('relay', () => {
       await until('both streaming', () => relay.status().every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 2), 30_000).catch((err: Error) => {
         throw new Error(`${err.message}\n${logs.join('\n')}`);
       });
-      expect(relay.status().map((c) => c.reconnects)).toEqual([0, 0]);
+      expect(relay.status().map((c) => c.reconnects)).toEqual([0, 0, 0]);
     } finally {
       await relay.stop();
       await h265.stop();
       await withAudio.stop();
     }
     const media = await Promise.all(
-      ['relay-h265', 'relay-av'].map(async (stream) => {
+      ['relay-h265', 'relay-h265b', 'relay-av'].map(async (stream) => {
         const r = await t.media.send(new GetMediaCommand({ StreamName: stream, StartSelector: { StartSelectorType: 'EARLIEST' } }));
         const reader = (r.Payload as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
         let bytes = Buffer.alloc(0);
@@ -165,8 +166,9 @@ describe('relay', () => {
       }),
     );
     expect(media[0]).toContain('V_MPEGH/ISO/HEVC');
-    expect(media[1]).toContain('V_MPEG4/ISO/AVC');
-    expect(media[1]).toContain('A_AAC');
+    expect(media[1]).toContain('V_MPEGH/ISO/HEVC');
+    expect(media[2]).toContain('V_MPEG4/ISO/AVC');
+    expect(media[2]).toContain('A_AAC');
   });
 
   it('restarts a camera that stalls (connection open, no data) after noDataTimeoutSeconds', async () => {
