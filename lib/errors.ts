@@ -111,8 +111,7 @@ export type PipelineErrorCode =
   | 'KVS_ACK_ERROR'
   | 'KVS_SERVICE_ERROR'
   | 'GST_ERROR'
-  | 'PIPELINE_CLOSED'
-  | 'PIPELINE_TIMEOUT';
+  | 'PIPELINE_CLOSED';
 
 export interface PipelineErrorInfo {
   /** Element that posted the error. */
