@@ -1,0 +1,100 @@
+/**
+ * fMP4 remux of real H.264 (GStreamer) Matroska fragments: boxes parsed back, and ffprobe on
+ * init + media segments.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { clusterElement, type MkvFragments } from '../../lib/mkv/fragments.js';
+import { initSegment, mediaSegment, parseBoxes } from '../../lib/service/playback/fmp4.js';
+import { fragmentRuns, streamLayout, type StreamLayout } from '../../lib/service/playback/remux.js';
+import type { StoredFragment } from '../../lib/service/storage/fragment-store.js';
+import { h264Fragments } from '../helpers/media.js';
+
+const run = promisify(execFile);
+let frags: MkvFragments;
+let layout: StreamLayout;
+
+const fakeFragment = (i: number, startMs: number): StoredFragment => ({
+  seq: i + 1, fragmentNumber: String(i + 1), streamId: 1, producerTimestampMs: startMs, serverTimestampMs: startMs,
+  durationMs: 1000, sizeBytes: 0, headerId: 1, fileId: 1, offset: 0, length: 0,
+}) as StoredFragment;
+
+beforeAll(async () => {
+  frags = await h264Fragments({ frames: 90, gop: 30 });
+  layout = streamLayout({ ebml: frags.ebml, tracks: Buffer.concat([frags.info, frags.tracks]) });
+});
+
+const child = (buf: Buffer, type: string): Buffer => {
+  const b = parseBoxes(buf).find((x) => x.type === type);
+  if (!b) throw new Error(`no ${type}`);
+  return b.data;
+};
+
+describe('fMP4 writer', () => {
+  it('builds an init segment with avc1/avcC from the Tracks element', () => {
+    expect(layout.tracks).toHaveLength(1);
+    const t = layout.tracks[0]!;
+    expect(t.codec).toBe('avc1');
+    expect([t.width, t.height]).toEqual([320, 240]);
+    expect(t.codecString).toMatch(/^avc1\.[0-9a-f]{6}$/);
+    const init = initSegment(layout.tracks);
+    expect(parseBoxes(init).map((b) => b.type)).toEqual(['ftyp', 'moov']);
+    const moov = child(init, 'moov');
+    expect(parseBoxes(moov).map((b) => b.type)).toEqual(['mvhd', 'trak', 'mvex']);
+    const stbl = child(child(child(child(moov, 'trak'), 'mdia'), 'minf'), 'stbl');
+    expect(parseBoxes(stbl).map((b) => b.type)).toEqual(['stsd', 'stts', 'stsc', 'stsz', 'stco']);
+    const stsd = child(stbl, 'stsd');
+    const avc1 = parseBoxes(stsd.subarray(8))[0]!;
+    expect(avc1.type).toBe('avc1');
+    expect(avc1.data.readUInt16BE(24)).toBe(320);
+    const avcC = child(avc1.data.subarray(78), 'avcC');
+    expect(avcC.equals(t.config)).toBe(true);
+  });
+
+  it('writes one moof/mdat per fragment with durations, sizes, key flags and a data offset into mdat', () => {
+    const stored = clusterElement(frags.clusters[0]!, 0);
+    const runs = fragmentRuns(layout, stored, fakeFragment(0, 5000), 0);
+    expect(runs).toHaveLength(1);
+    const r = runs[0]!;
+    expect(r.baseDecodeTime).toBe(5000 * 90);
+    expect(r.samples).toHaveLength(30);
+    expect(r.samples.map((s) => s.keyframe)).toEqual([true, ...Array<boolean>(29).fill(false)]);
+    const total = r.samples.reduce((a, s) => a + s.duration, 0);
+    expect(Math.abs(total - 90_000)).toBeLessThan(200);
+    const seg = mediaSegment(7, runs);
+    const [moof, mdat] = parseBoxes(seg);
+    expect([moof!.type, mdat!.type]).toEqual(['moof', 'mdat']);
+    expect(child(moof!.data, 'mfhd').readUInt32BE(4)).toBe(7);
+    const traf = child(moof!.data, 'traf');
+    expect(child(traf, 'tfdt').readBigUInt64BE(4)).toBe(450_000n);
+    const trun = child(traf, 'trun');
+    expect(trun.readUInt32BE(4)).toBe(30);
+    const dataOffset = trun.readInt32BE(8);
+    expect(dataOffset).toBe(moof!.data.length + 8 + 8);
+    expect(seg.subarray(dataOffset, dataOffset + r.samples[0]!.data.length).equals(r.samples[0]!.data)).toBe(true);
+    expect(trun.readUInt32BE(12 + 4)).toBe(r.samples[0]!.data.length);
+  });
+
+  it('init + media segments play in ffprobe: frame count, key frames, timestamps', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'openkvs-fmp4-'));
+    const parts = [initSegment(layout.tracks)];
+    frags.clusters.forEach((c, i) => {
+      parts.push(mediaSegment(i + 1, fragmentRuns(layout, clusterElement(c, 0), fakeFragment(i, 1000 * i), 0)));
+    });
+    const file = path.join(dir, 'out.mp4');
+    writeFileSync(file, Buffer.concat(parts));
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'json', file]);
+    const packets = (JSON.parse(stdout) as { packets: Array<{ pts_time: string; flags: string }> }).packets;
+    expect(packets).toHaveLength(90);
+    expect(packets.filter((p) => p.flags.includes('K')).length).toBe(3);
+    expect(Number(packets[0]!.pts_time)).toBeCloseTo(0, 2);
+    expect(Number(packets[30]!.pts_time)).toBeCloseTo(1, 2);
+    expect(Number(packets[89]!.pts_time)).toBeCloseTo(89 / 30, 1);
+    const dec = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
+    expect(dec.stderr).toBe('');
+  });
+});
