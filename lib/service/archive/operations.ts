@@ -7,6 +7,7 @@ import { KvsApiError, invalidArgument } from '../../errors.js';
 import type { ServiceContext } from '../context.js';
 import { storedDocument } from '../media/fragment-document.js';
 import { ResponseWriter } from '../media/response-writer.js';
+import { getImagesOperations } from './get-images.js';
 import type { JsonOperation, StreamingOperation } from '../operations.js';
 import { parseFragmentNumber } from '../storage/fragment-number.js';
 import type { StoredFragment } from '../storage/fragment-store.js';
@@ -104,7 +105,7 @@ const getMediaForFragmentList: StreamingOperation = async (ctx, input, _req, res
 };
 
 export const archiveOperations: { json: Record<string, JsonOperation>; streaming: Record<string, StreamingOperation> } = {
-  json: { listFragments },
+  json: { listFragments, ...getImagesOperations },
   streaming: { getMediaForFragmentList },
 };
 
