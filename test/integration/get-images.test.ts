@@ -9,7 +9,14 @@ import {
   type Image,
   paginateGetImages,
 } from '@aws-sdk/client-kinesis-video-archived-media';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ID, readBlockHeader, readChildren } from '../../lib/mkv/ebml.js';
+import { splitFragments } from '../../lib/mkv/fragments.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, sendBody } from '../helpers/producer.js';
 import { type TestServer, startTestServer } from '../helpers/server.js';
@@ -29,6 +36,30 @@ beforeAll(async () => {
   await t.createStream('cam-no-retention', 0);
 });
 afterAll(() => t?.close());
+
+const run = promisify(execFile);
+
+/** 2 s of moving H.264 (videotestsrc pattern=ball), 30 fps, 1 s GOPs, as a Matroska file. */
+async function movingMkv(): Promise<string> {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'openkvs-images-')), 'ball.mkv');
+  await run('gst-launch-1.0', [
+    '-q', '-e', 'videotestsrc', 'pattern=ball', 'num-buffers=60', '!',
+    'video/x-raw,format=I420,width=320,height=240,framerate=30/1', '!',
+    'x264enc', 'tune=zerolatency', 'key-int-max=30', 'speed-preset=ultrafast', '!', 'h264parse', '!',
+    'matroskamux', 'streamable=true', 'min-cluster-duration=0', '!', 'filesink', `location=${file}`,
+  ]);
+  return file;
+}
+
+/** Frame n of a file decoded by ffmpeg straight from the file, as the server encodes PNGs. */
+async function referencePng(file: string, n: number): Promise<Buffer> {
+  const { stdout } = await run(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-i', file, '-map', '0:v:0', '-vf', `select=eq(n\\,${n}),format=rgb24`, '-frames:v', '1', '-f', 'image2pipe', '-vcodec', 'png', 'pipe:1'],
+    { encoding: 'buffer', maxBuffer: 64 << 20 },
+  );
+  return stdout;
+}
 
 /** Width and height of a JPEG (first SOFn marker) or PNG (IHDR). */
 function imageSize(img: Buffer): { kind: 'JPEG' | 'PNG'; width: number; height: number } {
@@ -175,6 +206,39 @@ describe('GetImages', () => {
     await expectError(request({ StreamName: 'no-such-stream' }), 'ResourceNotFoundException', /not found/);
     await expectError(request({ StartTimestamp: at(-100_000), EndTimestamp: at(-50_000) }), 'ResourceNotFoundException', /No fragments/);
     await expectError(request({ StreamName: 'cam-no-retention' }), 'NoDataRetentionException', /no data retention/);
+  });
+
+  it('decodes the frame at or just before each sample time (pixel-identical to ffmpeg on the original file)', async () => {
+    const file = await movingMkv();
+    const frags = splitFragments(readFileSync(file));
+    expect(frags.clusters).toHaveLength(2);
+    await t.createStream('cam-ball');
+    await sendBody(t.url, 'cam-ball', body(frags), { producerStartMs: START });
+    // Frames are at round(n * 33.3) ms: 1000 is frame 30, 1050 → frame 31 (1033), 1999 → frame 59 (1967).
+    const want: Array<[number, number]> = [[0, 0], [40, 1], [1000, 30], [1050, 31], [1500, 45], [1999, 59]];
+    for (const [ms, n] of want) {
+      const out = await t.archived.send(
+        new GetImagesCommand(request({ StreamName: 'cam-ball', Format: 'PNG', StartTimestamp: at(ms), EndTimestamp: at(ms + 1) })),
+      );
+      const got = Buffer.from(out.Images![0]!.ImageContent!, 'base64');
+      expect(got.equals(await referencePng(file, n)), `sample at +${ms} ms is frame ${n}`).toBe(true);
+      expect(got.equals(await referencePng(file, n + 1)), `sample at +${ms} ms is not frame ${n + 1}`).toBe(false);
+    }
+  });
+
+  it('answers MEDIA_ERROR for a fragment the decoder cannot decode', async () => {
+    const frags = await h264Fragments({ frames: 30, gop: 30 });
+    const broken = frags.clusters.map((c) => {
+      const copy = Buffer.from(c.body);
+      for (const child of readChildren(copy)) {
+        if (child.id === ID.SimpleBlock) child.data.subarray(readBlockHeader(child.data).headerLength).fill(0xff);
+      }
+      return { ...c, body: copy };
+    });
+    await t.createStream('cam-broken');
+    await sendBody(t.url, 'cam-broken', body({ ...frags, clusters: broken }), { producerStartMs: START });
+    const out = await t.archived.send(new GetImagesCommand(request({ StreamName: 'cam-broken', EndTimestamp: at(1000), SamplingInterval: 500 })));
+    expect(out.Images!.map((i) => [i.TimeStamp!.getTime() - START, i.Error])).toEqual([[0, 'MEDIA_ERROR'], [500, 'MEDIA_ERROR']]);
   });
 
   it('measures the cost of one decoded image (not asserted)', async () => {
