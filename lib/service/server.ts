@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS, type ServiceContext, type ServiceLimits } from './conte
 import { controlPlaneOperations } from './control-plane/operations.js';
 import { StreamCatalog } from './control-plane/stream-catalog.js';
 import { archiveOperations } from './archive/operations.js';
+import { playbackOperations, registerPlaybackRoutes } from './playback/index.js';
 import { IngestBudget } from './ingest/ingest-budget.js';
 import { handlePutMedia } from './ingest/put-media.js';
 import { getMedia } from './media/get-media.js';
@@ -61,8 +62,8 @@ export interface OpenKvsServer {
 }
 
 const operations: OperationTable = {
-  json: { ...controlPlaneOperations, ...archiveOperations.json },
-  streaming: { getMedia, ...archiveOperations.streaming },
+  json: { ...controlPlaneOperations, ...archiveOperations.json, ...playbackOperations.json },
+  streaming: { getMedia, ...archiveOperations.streaming, ...playbackOperations.streaming },
 };
 
 const lastSegment = (url: string): string => {
@@ -207,6 +208,8 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     }
     return sendError(reply, new KvsApiError('UnknownOperationException', `Unknown operation: ${name}.`));
   });
+
+  registerPlaybackRoutes(app, ctx);
 
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new KvsApiError('UnknownOperationException', `No operation at ${req.method} ${req.url}.`)),

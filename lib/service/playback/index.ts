@@ -1,0 +1,17 @@
+/**
+ * Playback of stored fragments (service-api.md §5.3–5.5): the HLS session operation, GetClip,
+ * and the GET routes of the players' resources.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../context.js';
+import type { OperationTable } from '../operations.js';
+import { getHLSStreamingSessionURL, registerHlsRoutes } from './hls.js';
+
+export const playbackOperations: OperationTable = {
+  json: { getHLSStreamingSessionURL },
+  streaming: {},
+};
+
+export function registerPlaybackRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  registerHlsRoutes(app, ctx);
+}
