@@ -28,8 +28,10 @@ export interface FrameDecoderOptions {
   concurrency?: number;
   /** Per-decode time limit, ms (default 10 s). */
   timeoutMs?: number;
-  /** Cached images (default 256). */
+  /** Cached images at most (default 256). */
   cacheEntries?: number;
+  /** Cached image bytes at most (default 64 MiB). */
+  cacheBytes?: number;
 }
 
 export class DecodeError extends Error {}
@@ -42,6 +44,9 @@ export class FrameDecoder {
   private readonly concurrency: number;
   private readonly timeoutMs: number;
   private readonly cacheEntries: number;
+  private readonly cacheBytes: number;
+  private cachedBytes = 0;
+  private readonly sizes = new Map<string, number>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly cache = new Map<string, Promise<Buffer>>();
@@ -53,6 +58,7 @@ export class FrameDecoder {
     this.concurrency = Math.max(1, o.concurrency ?? 2);
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.cacheEntries = Math.max(1, o.cacheEntries ?? 256);
+    this.cacheBytes = o.cacheBytes ?? 64 << 20;
   }
 
   /** The image of the frame, from the cache when the same key was decoded before. */
@@ -66,12 +72,29 @@ export class FrameDecoder {
     }
     const p = this.limited(() => this.run(req));
     this.cache.set(fullKey, p);
-    // Failures are not cached.
-    p.catch(() => {
-      if (this.cache.get(fullKey) === p) this.cache.delete(fullKey);
-    });
-    while (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value!);
+    p.then(
+      (image) => {
+        if (this.cache.get(fullKey) !== p) return;
+        this.sizes.set(fullKey, image.length);
+        this.cachedBytes += image.length;
+        this.evict();
+      },
+      // Failures are not cached.
+      () => {
+        if (this.cache.get(fullKey) === p) this.cache.delete(fullKey);
+      },
+    );
+    this.evict();
     return p;
+  }
+
+  private evict(): void {
+    while (this.cache.size > this.cacheEntries || (this.cachedBytes > this.cacheBytes && this.cache.size > 0)) {
+      const oldest = this.cache.keys().next().value!;
+      this.cache.delete(oldest);
+      this.cachedBytes -= this.sizes.get(oldest) ?? 0;
+      this.sizes.delete(oldest);
+    }
   }
 
   private async limited<T>(fn: () => Promise<T>): Promise<T> {
