@@ -74,10 +74,10 @@ function fullBox(type: string, version: number, flags: number, ...payload: Buffe
 
 const MATRIX = Buffer.concat([0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000].map(u32));
 
-function mvhd(nextTrackId: number): Buffer {
+function mvhd(nextTrackId: number, durationMs: number): Buffer {
   return fullBox(
     'mvhd', 0, 0,
-    u32(0), u32(0), u32(1000), u32(0), // creation, modification, timescale, duration
+    u32(0), u32(0), u32(1000), u32(Math.round(durationMs)), // creation, modification, timescale, duration
     u32(0x00010000), u16(0x0100), zeros(10), // rate, volume, reserved
     MATRIX, zeros(24), u32(nextTrackId),
   );
@@ -146,12 +146,16 @@ function trak(t: Fmp4Track): Buffer {
   return box('trak', tkhd(t), box('mdia', mdhd(t), hdlr(t), box('minf', mediaHeader, dinf, stbl)));
 }
 
-/** ftyp + moov for the tracks (codec private data only; no samples). */
-export function initSegment(tracks: readonly Fmp4Track[]): Buffer {
+/**
+ * ftyp + moov for the tracks (codec private data only; no samples). With `durationMs` (a whole
+ * file such as a clip), the movie duration is set in mvhd and mvex/mehd.
+ */
+export function initSegment(tracks: readonly Fmp4Track[], durationMs?: number): Buffer {
   const ftyp = box('ftyp', Buffer.from('iso6', 'latin1'), u32(0), ...['iso6', 'isom', 'mp41', 'avc1', 'dash'].map((b) => Buffer.from(b, 'latin1')));
   const trex = tracks.map((t) => fullBox('trex', 0, 0, u32(t.id), u32(1), u32(0), u32(0), u32(0)));
   const nextId = Math.max(0, ...tracks.map((t) => t.id)) + 1;
-  return Buffer.concat([ftyp, box('moov', mvhd(nextId), ...tracks.map(trak), box('mvex', ...trex))]);
+  const mehd = durationMs === undefined ? [] : [fullBox('mehd', 0, 0, u32(Math.round(durationMs)))];
+  return Buffer.concat([ftyp, box('moov', mvhd(nextId, durationMs ?? 0), ...tracks.map(trak), box('mvex', ...mehd, ...trex))]);
 }
 
 const KEY_FLAGS = 0x02000000; // sample_depends_on = 2 (does not depend on others)

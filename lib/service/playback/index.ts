@@ -5,11 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServiceContext } from '../context.js';
 import type { OperationTable } from '../operations.js';
+import { getClip } from './clip.js';
 import { getHLSStreamingSessionURL, registerHlsRoutes } from './hls.js';
 
 export const playbackOperations: OperationTable = {
   json: { getHLSStreamingSessionURL },
-  streaming: {},
+  streaming: { getClip },
 };
 
 export function registerPlaybackRoutes(app: FastifyInstance, ctx: ServiceContext): void {
