@@ -1,10 +1,14 @@
 /**
- * HLS playback: sessions opened with the real AWS SDK, playlists and fMP4 segments fetched over
+ * HLS (and DASH) playback: sessions opened with the real AWS SDK, playlists and fMP4 segments fetched over
  * HTTP, and the session URL played by ffprobe.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { GetHLSStreamingSessionURLCommand, type GetHLSStreamingSessionURLCommandInput } from '@aws-sdk/client-kinesis-video-archived-media';
+import {
+  GetDASHStreamingSessionURLCommand,
+  GetHLSStreamingSessionURLCommand,
+  type GetHLSStreamingSessionURLCommandInput,
+} from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { h264Fragments } from '../helpers/media.js';
 import { body, sendBody } from '../helpers/producer.js';
@@ -156,5 +160,50 @@ describe('GetHLSStreamingSessionURL', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+});
+
+describe('GetDASHStreamingSessionURL', () => {
+  it('ON_DEMAND: static manifest with a SegmentTimeline (kvs:ts, kvs:fn); ffprobe plays every ingested frame', async () => {
+    const out = await t.archived.send(
+      new GetDASHStreamingSessionURLCommand({
+        StreamName: stream,
+        PlaybackMode: 'ON_DEMAND',
+        DisplayFragmentTimestamp: 'ALWAYS',
+        DisplayFragmentNumber: 'ALWAYS',
+        DASHFragmentSelector: {
+          FragmentSelectorType: 'PRODUCER_TIMESTAMP',
+          TimestampRange: { StartTimestamp: new Date(producerStart), EndTimestamp: new Date(producerStart + 60_000) },
+        },
+      }),
+    );
+    const url = out.DASHStreamingSessionURL!;
+    expect(url).toMatch(new RegExp(`^${t.url}/dash/v1/getDASHManifest\\.mpd\\?SessionToken=[A-Za-z0-9_-]+~$`));
+    const mpd = await text(url);
+    expect(mpd).toContain('type="static"');
+    expect(mpd.match(/<S t="\d+" d="\d+" kvs:ts="[\d.]+" kvs:fn="\d+"\/>/g)).toHaveLength(5);
+    expect(mpd.match(/<SegmentURL /g)).toHaveLength(5);
+    expect(mpd).toContain(`kvs:ts="${(producerStart / 1000).toFixed(3)}"`);
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'stream=nb_read_packets,codec_name', '-of', 'json', url]);
+    const streams = (JSON.parse(stdout) as { streams: Array<{ codec_name: string; nb_read_packets: string }> }).streams;
+    expect(streams).toEqual([{ codec_name: 'h264', nb_read_packets: '150' }]);
+  });
+
+  it('LIVE: dynamic manifest of the newest N; bad Expires, unknown token and unknown stream refused', async () => {
+    const out = await t.archived.send(new GetDASHStreamingSessionURLCommand({ StreamName: stream, MaxManifestFragmentResults: 2 }));
+    const mpd = await text(out.DASHStreamingSessionURL!);
+    expect(mpd).toContain('type="dynamic"');
+    expect(mpd.match(/<SegmentURL /g)).toHaveLength(2);
+    await expect(t.archived.send(new GetDASHStreamingSessionURLCommand({ StreamName: stream, Expires: 299 }))).rejects.toThrow(
+      'Invalid value for Expires: expected 300-43200 seconds.',
+    );
+    await expect(t.archived.send(new GetDASHStreamingSessionURLCommand({ StreamName: 'nope' }))).rejects.toThrow(
+      'The requested stream is not found or not active.',
+    );
+    const bad = await fetch(`${t.url}/dash/v1/getDASHManifest.mpd?SessionToken=bogus~`);
+    expect(bad.status).toBe(404);
+    // an HLS token is not a DASH session
+    const hls = new URL(await sessionUrl(onDemand())).searchParams.get('SessionToken')!;
+    expect((await fetch(`${t.url}/dash/v1/getDASHManifest.mpd?SessionToken=${hls}`)).status).toBe(404);
   });
 });

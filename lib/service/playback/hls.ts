@@ -137,7 +137,7 @@ export async function sessionMedia(ctx: ServiceContext, s: PlaybackSession, frag
 
 type Query = Record<string, string | undefined>;
 
-async function serve(reply: FastifyReply, type: string, make: () => string | Buffer | Promise<string | Buffer>): Promise<FastifyReply> {
+export async function serve(reply: FastifyReply, type: string, make: () => string | Buffer | Promise<string | Buffer>): Promise<FastifyReply> {
   reply.header('access-control-allow-origin', '*').header('cache-control', 'no-cache');
   try {
     const out = await make();
