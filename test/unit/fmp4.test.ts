@@ -98,3 +98,28 @@ describe('fMP4 writer', () => {
     expect(dec.stderr).toBe('');
   });
 });
+
+describe('fMP4 writer with H.264 + AAC', () => {
+  it('muxes both tracks (avc1 + mp4a/esds); ffprobe reads every video frame and audio packet', async () => {
+    const av = await h264Fragments({ frames: 60, gop: 30, audio: true });
+    const l = streamLayout({ ebml: av.ebml, tracks: Buffer.concat([av.info, av.tracks]) });
+    expect(l.tracks.map((t) => [t.codec, t.codecString])).toEqual([['avc1', expect.stringMatching(/^avc1\./)], ['mp4a', 'mp4a.40.2']]);
+    expect(l.tracks[1]).toMatchObject({ sampleRate: 44100, channels: 1, timescale: 44100 });
+    const parts = [initSegment(l.tracks)];
+    let audioIn = 0;
+    av.clusters.forEach((c, i) => {
+      const runs = fragmentRuns(l, clusterElement(c, 0), fakeFragment(i, c.timecode), 0);
+      audioIn += runs.find((r) => r.track.kind === 'audio')?.samples.length ?? 0;
+      parts.push(mediaSegment(i + 1, runs));
+    });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'openkvs-fmp4-'));
+    const file = path.join(dir, 'av.mp4');
+    writeFileSync(file, Buffer.concat(parts));
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets,sample_rate', '-of', 'json', file]);
+    const streams = (JSON.parse(stdout) as { streams: Array<{ codec_name: string; nb_read_packets: string }> }).streams;
+    expect(streams.map((s) => [s.codec_name, Number(s.nb_read_packets)])).toEqual([['h264', 60], ['aac', audioIn]]);
+    expect(audioIn).toBeGreaterThan(80);
+    const dec = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
+    expect(dec.stderr).toBe('');
+  });
+});
