@@ -1,14 +1,14 @@
 /**
- * fMP4 remux of real H.264 (GStreamer) Matroska fragments: boxes parsed back, and ffprobe on
+ * fMP4 remux of real H.264, H.264 + AAC and H.265 (GStreamer) Matroska fragments: boxes parsed back, and ffprobe on
  * init + media segments.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clusterElement, type MkvFragments } from '../../lib/mkv/fragments.js';
+import { clusterElement, splitFragments, type MkvFragments } from '../../lib/mkv/fragments.js';
 import { initSegment, mediaSegment, parseBoxes } from '../../lib/service/playback/fmp4.js';
 import { fragmentRuns, streamLayout, type StreamLayout } from '../../lib/service/playback/remux.js';
 import type { StoredFragment } from '../../lib/service/storage/fragment-store.js';
@@ -121,5 +121,27 @@ describe('fMP4 writer with H.264 + AAC', () => {
     expect(audioIn).toBeGreaterThan(80);
     const dec = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
     expect(dec.stderr).toBe('');
+  });
+});
+
+describe('fMP4 writer with H.265', () => {
+  it('writes hvc1/hvcC; ffprobe decodes every frame', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'openkvs-fmp4-'));
+    const mkv = path.join(dir, 'hevc.mkv');
+    await run('gst-launch-1.0', [
+      '-q', '-e', 'videotestsrc', 'num-buffers=60', '!', 'video/x-raw,format=I420,width=320,height=240,framerate=30/1', '!',
+      'x265enc', 'tune=zerolatency', 'key-int-max=30', 'speed-preset=ultrafast', '!', 'h265parse', '!',
+      'matroskamux', 'streamable=true', 'min-cluster-duration=0', '!', 'filesink', `location=${mkv}`,
+    ]);
+    const hv = splitFragments(readFileSync(mkv));
+    const l = streamLayout({ ebml: hv.ebml, tracks: Buffer.concat([hv.info, hv.tracks]) });
+    expect(l.tracks[0]).toMatchObject({ codec: 'hvc1', width: 320, height: 240 });
+    expect(l.tracks[0]!.codecString).toMatch(/^hvc1\.\d+\.[0-9a-f]+\.[LH]\d+\.B0$/);
+    const parts = [initSegment(l.tracks)];
+    hv.clusters.forEach((c, i) => parts.push(mediaSegment(i + 1, fragmentRuns(l, clusterElement(c, 0), fakeFragment(i, c.timecode), 0))));
+    const file = path.join(dir, 'hevc.mp4');
+    writeFileSync(file, Buffer.concat(parts));
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,codec_tag_string,nb_read_frames', '-of', 'json', file]);
+    expect((JSON.parse(stdout) as { streams: unknown[] }).streams).toEqual([{ codec_name: 'hevc', codec_tag_string: 'hvc1', nb_read_frames: '60' }]);
   });
 });
