@@ -115,6 +115,25 @@ describe('GetHLSStreamingSessionURL', () => {
     expect(segs.map(fn)).toEqual(all.slice(-2).map(fn));
   });
 
+  it('LIVE: the window slides as new fragments arrive (consecutive media sequence numbers)', async () => {
+    const live = 'hls-live';
+    await t.createStream(live);
+    const frags = await h264Fragments({ frames: 150, gop: 30 });
+    const t0 = Date.now() - 5000;
+    await sendBody(t.url, live, body(frags, { to: 3 }), { producerStartMs: t0 });
+    const url = await sessionUrl({ StreamName: live, MaxMediaPlaylistFragmentResults: 2 });
+    const mediaUrl = resolve(url, uris(await text(url))[0]!);
+    const before = await text(mediaUrl);
+    expect(before).toContain('#EXT-X-MEDIA-SEQUENCE:0');
+    await sendBody(t.url, live, body(frags, { from: 3, to: 4 }), { producerStartMs: t0 + 3000 });
+    const after = await text(mediaUrl);
+    expect(after).toContain('#EXT-X-MEDIA-SEQUENCE:1');
+    expect(after).not.toContain('#EXT-X-ENDLIST');
+    const fn = (u: string) => /FragmentNumber=(\d+)/.exec(u)![1];
+    expect(uris(after).map(fn)[0]).toBe(uris(before).map(fn)[1]);
+    expect(uris(after)).toHaveLength(2);
+  });
+
   it('refuses bad requests with clear errors', async () => {
     const fail = (input: GetHLSStreamingSessionURLCommandInput) =>
       t.archived.send(new GetHLSStreamingSessionURLCommand(input)).then(
