@@ -13,6 +13,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libgtest-dev nlohmann-json3-dev
   ffmpeg mkvtoolnix openssl
   python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0
+  chromium
 )
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
