@@ -15,7 +15,8 @@
  *       branches. Live x264 (videotestsrc is-live 640x480 30 fps, 1 Mbit/s) and a pre-encoded
  *       H.264 file paced by identity sync=true (no encoder: the bridge's own cost shows).
  *       CPU % (user+sys deltas of /proc/<pid>/stat), the main thread's share, RSS; server
- *       (own process, fresh per run) reported separately.
+ *       (own process, fresh per run) reported separately. The full run adds the file case's N
+ *       branches as ONE Pipeline in Node, to tell "N pipelines" apart from "Node".
  *
  * Every measured process is a child of this one: this harness only reads /proc and waits.
  *
@@ -69,9 +70,11 @@ const cfg = {
   windowS: Number(flags.window ?? (quick ? 5 : 20)),
   warmupS: quick ? 2 : 3,
   counts: quick ? [Number(flags.streams ?? 16)] : [1, Number(flags.streams ?? 16)],
+  /** Also run the file case's N branches as ONE Pipeline in Node (as gst-launch runs them). */
+  onePipelineRow: !quick,
   /** Waiting for other processes to leave the CPU: per run and in all. */
   quietMaxMs: quick ? 3000 : 10_000,
-  quietBudgetMs: quick ? 6000 : 30_000,
+  quietBudgetMs: quick ? 6000 : 20_000,
 };
 for (const s of cfg.only) if (!['1a', '1b', '2'].includes(s)) throw new Error(`--only: unknown part "${s}"`);
 if (!(cfg.windowS >= 2) || !(cfg.streams >= 1)) throw new Error('--window must be >= 2 s and --streams >= 1');
@@ -264,7 +267,8 @@ async function floodGstReference(): Promise<Awaited<ReturnType<typeof timedGst>>
 interface PacedRow {
   source: PacedSource;
   streams: number;
-  runner: 'bridge' | 'gst-launch';
+  /** bridge-1p: the gst-launch description (N branches) as ONE Pipeline in the Node runner. */
+  runner: 'bridge' | 'bridge-1p' | 'gst-launch';
   w: WindowResult;
   persistedPerS: number;
   ackTotal: AckCounts;
@@ -283,8 +287,9 @@ async function runPaced(source: PacedSource, n: number, runner: PacedRow['runner
   const names = Array.from({ length: n }, (_, i) => `${source}-${runner}-${n}-${i + 1}`);
   try {
     await createStreams(server.url, names);
-    if (runner === 'bridge') {
-      const r = forkRunner({ kind: 'paced', descriptions: names.map((s) => pacedBranch(source, s, clip.file)), endpoint: server.url });
+    if (runner !== 'gst-launch') {
+      const branches = names.map((s) => pacedBranch(source, s, clip.file));
+      const r = forkRunner({ kind: 'paced', descriptions: runner === 'bridge' ? branches : [branches.join(' ')], endpoint: server.url });
       try {
         await r.next('ready', 60_000);
         await sleep(cfg.warmupS * 1000);
@@ -395,6 +400,8 @@ async function main(): Promise<void> {
     for (const source of ['x264', 'file'] as const) {
       for (const n of cfg.counts) {
         for (const runner of ['gst-launch', 'bridge'] as const) paced.push(await runPaced(source, n, runner, clip, env));
+        // Where the difference comes from: the same N branches as one Pipeline in Node (full run only).
+        if (cfg.onePipelineRow && source === 'file' && n > 1) paced.push(await runPaced(source, n, 'bridge-1p', clip, env));
       }
     }
   }
@@ -500,7 +507,7 @@ async function main(): Promise<void> {
     const rows = paced.map((p) => [
       p.source,
       `${p.streams}`,
-      p.runner === 'bridge' ? 'node (bridge)' : 'gst-launch-1.0',
+      p.runner === 'bridge' ? 'node (bridge)' : p.runner === 'bridge-1p' ? 'node, 1 Pipeline' : 'gst-launch-1.0',
       fmtNum(p.w.cpuPct, 1),
       fmtNum(p.w.mainThreadPct, 1),
       fmtNum(p.w.sameNamePct, 1),
@@ -525,6 +532,9 @@ async function main(): Promise<void> {
     out('   same-name threads = threads still named "node" / "gst-launch-1.0" (node: the addon\'s GLib loop thread that converts bus messages, V8 and libuv helpers);');
     out('   streaming threads = the rest: GStreamer streaming threads (named after their pad) and the kvssink uploader/curl threads they start.');
     out('   (thread columns from /proc/<pid>/task/<tid>/schedstat; threads that exited during the window count in CPU % only.)');
+    if (paced.some((p) => p.runner === 'bridge-1p')) {
+      out('   node, 1 Pipeline = the gst-launch description (N branches, one pipeline, one bus) as a single Pipeline in Node: separates "N pipelines" from "Node".');
+    }
     out('   RSS = mean of /proc/<pid>/status VmRSS sampled every 250 ms; growth = last sample - first sample of the window. others % = machine busy - process - server.');
     out();
     out('   bridge vs gst-launch');

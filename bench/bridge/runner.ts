@@ -143,6 +143,7 @@ async function runPaced(descriptions: string[], endpoint: string): Promise<void>
   const pipelines = descriptions.map((d) => new Pipeline(d, options));
   const snap: PacedSnapshot = { acks: { BUFFERING: 0, RECEIVED: 0, PERSISTED: 0, ERROR: 0 }, fragmentsDropped: 0, errors: 0, messagesDelivered: 0, messagesDropped: 0, ready: 0 };
   const errors: string[] = [];
+  const expectedReady = pipelines.reduce((a, p) => a + p.sinks.length, 0);
   for (const p of pipelines) {
     p.on('fragment-ack', (a) => (snap.acks[a.eventType] = (snap.acks[a.eventType] ?? 0) + 1));
     p.on('stats', () => {});
@@ -152,7 +153,7 @@ async function runPaced(descriptions: string[], endpoint: string): Promise<void>
       if (errors.length < 5) errors.push(e.message);
     });
     p.on('message', (m) => {
-      if (m.name === 'kvssink-stream-ready' && ++snap.ready === pipelines.length) void send({ type: 'ready' });
+      if (m.name === 'kvssink-stream-ready' && ++snap.ready === expectedReady) void send({ type: 'ready' });
     });
   }
   const snapshot = (): PacedSnapshot => {
