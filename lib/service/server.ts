@@ -18,6 +18,7 @@ import { controlPlaneOperations } from './control-plane/operations.js';
 import { StreamCatalog } from './control-plane/stream-catalog.js';
 import { archiveOperations } from './archive/operations.js';
 import { playbackOperations, registerPlaybackRoutes } from './playback/index.js';
+import { registerConsole } from './console/index.js';
 import { IngestBudget } from './ingest/ingest-budget.js';
 import { handlePutMedia } from './ingest/put-media.js';
 import { getMedia } from './media/get-media.js';
@@ -210,6 +211,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   });
 
   registerPlaybackRoutes(app, ctx);
+  registerConsole(app, ctx);
 
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new KvsApiError('UnknownOperationException', `No operation at ${req.method} ${req.url}.`)),
