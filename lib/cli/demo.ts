@@ -36,6 +36,7 @@ export async function runDemo(opts: { port: number; dataDir: string }): Promise<
     [
       `openkvs listening on ${server.url}`,
       `demo camera streaming into stream "${STREAM}" (data in ${opts.dataDir})`,
+      `web console: ${server.url}/#/stream/${STREAM}`,
       '',
       'Read it back with any AWS SDK or CLI pointed at this endpoint, for example:',
       `  aws kinesis-video-media get-media --endpoint-url ${server.url} --stream-name ${STREAM} \\`,
