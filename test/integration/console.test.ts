@@ -3,6 +3,9 @@
  * a live-paced H.264 stream (ABSOLUTE timecodes = wall clock, one fragment per second).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -122,6 +125,15 @@ describe('web console', () => {
       if (process.env.CONSOLE_DEBUG) console.log({ a, b, h, h2, seek, target, msPerPx });
       expect(h2.date!).toBeGreaterThan(h.date!);
       expect(h2.frames).toBeGreaterThan(h.frames);
+
+      // Download clip: the click filled [t, t + 30 s]; GetClip -> blob -> a download of an MP4.
+      expect(Date.parse(await page.locator('#clip-from').inputValue())).toBe(seek);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#clip-download').click()]);
+      expect(download.suggestedFilename()).toMatch(new RegExp(`^${STREAM}-.*\\.mp4$`));
+      const mp4 = await readFile((await download.path())!);
+      expect(mp4.subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(await page.locator('#clip-status').textContent()).toMatch(/MB$/);
+      await page.screenshot({ path: path.join(os.tmpdir(), 'openkvs-console.png') });
     } catch (e) {
       console.error(logs.join('\n'));
       throw e;
