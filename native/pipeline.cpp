@@ -56,10 +56,14 @@ void PipelineCore::deliver(BusMessage* m) {
     delete m;
     return;
   }
-  napi_status status = tsfn.NonBlockingCall(m);
+  // Element messages (acks, stats, levels, …) may be dropped when JS falls behind: GStreamer
+  // never waits for Node. Messages the JS side acts on — end of stream, errors, state changes,
+  // request results — are never dropped: they wait for room in the queue (they are few).
+  const bool control = m->type == "eos" || m->type == "error" || m->type == "state-changed" || m->type == "openkvs-result";
+  napi_status status = control ? tsfn.BlockingCall(m) : tsfn.NonBlockingCall(m);
   if (status != napi_ok) {
     delete m;
-    dropped++;
+    if (status != napi_closing) dropped++;
   }
 }
 

@@ -200,7 +200,7 @@ describe('GetImages', () => {
     await expectError(request({ SamplingInterval: 100 }), 'InvalidArgumentException', /SamplingInterval: expected an integer 200-20000/);
     await expectError(request({ MaxResults: 101 }), 'InvalidArgumentException', /MaxResults: expected an integer 1-100/);
     await expectError(request({ FormatConfig: { JPEGQuality: '0' } }), 'InvalidArgumentException', /FormatConfig.JPEGQuality: expected a string "1".."100"/);
-    await expectError(request({ FormatConfig: { Other: '1' } }), 'InvalidArgumentException', /Unknown field in FormatConfig: Other/);
+    await expectError(request({ FormatConfig: { Other: '1' } as never }), 'InvalidArgumentException', /Unknown field in FormatConfig: Other/);
     await expectError({ ...request(), StartTimestamp: undefined }, 'InvalidArgumentException', /StartTimestamp/);
     await expectError({ ...request(), StreamName: undefined }, 'InvalidArgumentException', /StreamName or StreamARN/);
     await expectError(request({ StreamName: 'no-such-stream' }), 'ResourceNotFoundException', /not found/);

@@ -58,6 +58,14 @@ it('does not grow in memory over 100 kvssink upload start/stop cycles', async ()
   expect(after100! - after20!).toBeLessThan(8 * 1024 * 1024);
 });
 
+it('delivers the end of stream even when a flood of bus messages overflows the queue to JS', async () => {
+  const r = await runChild('eos-after-flood');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines[0]).toMatchObject({ finished: true });
+  const stats = r.lines[0]!.stats as { messagesDelivered: number; messagesDropped: number };
+  expect(stats.messagesDropped).toBeGreaterThan(0); // the flood really overflowed the queue
+});
+
 it('runs pipelines inside Worker threads', async () => {
   const r = await runChild('worker');
   expect(r.code, r.stderr).toBe(0);
