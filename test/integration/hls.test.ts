@@ -59,6 +59,23 @@ const resolve = (base: string, rel: string): string => new URL(rel, base).toStri
 const uris = (playlist: string): string[] => playlist.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 describe('GetHLSStreamingSessionURL', () => {
+  it('LIVE_REPLAY: an EVENT playlist of the fragments from the start time on, without ENDLIST', async () => {
+    const url = await sessionUrl({
+      StreamName: stream,
+      PlaybackMode: 'LIVE_REPLAY',
+      HLSFragmentSelector: {
+        FragmentSelectorType: 'PRODUCER_TIMESTAMP',
+        TimestampRange: { StartTimestamp: new Date(producerStart + 2000) },
+      },
+      MaxMediaPlaylistFragmentResults: 10,
+    });
+    const master = await text(url);
+    const media = await text(resolve(url, uris(master)[0]!));
+    expect(media).toContain('#EXT-X-PLAYLIST-TYPE:EVENT');
+    expect(media).not.toContain('#EXT-X-ENDLIST');
+    expect(uris(media)).toHaveLength(3); // the fragments starting at +2 s, +3 s and +4 s
+  });
+
   it('ON_DEMAND: master and VOD media playlists, init and media fragments; ffprobe plays every ingested frame', async () => {
     const url = await sessionUrl(onDemand());
     expect(url).toMatch(new RegExp(`^${t.url}/hls/v1/getHLSMasterPlaylist\\.m3u8\\?SessionToken=[A-Za-z0-9_-]+~$`));
