@@ -12,6 +12,7 @@ import type { JsonOperation } from '../operations.js';
 import type { FragmentHeader, StoredFragment, TimestampKind } from '../storage/fragment-store.js';
 import { epochSeconds, parseInput, streamArn, streamName, toEpochSeconds } from '../validation.js';
 import { DecodeError, FrameDecoder, type ImageFormat } from './frame-decoder.js';
+import { pageToken } from './page-token.js';
 
 export const GET_IMAGES_LIMITS = {
   maxRangeMs: 300_000,
@@ -71,14 +72,7 @@ const TokenBody = z.strictObject({
 });
 type Token = z.infer<typeof TokenBody>;
 
-const encodeToken = (t: Token): string => Buffer.from(JSON.stringify(t)).toString('base64');
-function decodeToken(token: string): Token {
-  try {
-    return TokenBody.parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
-  } catch {
-    throw invalidArgument('NextToken is not a token returned by GetImages.');
-  }
-}
+const { encode: encodeToken, decode: decodeToken } = pageToken(TokenBody, 'GetImages');
 
 /** One decoder (and image cache) per server. */
 const decoders = new WeakMap<ServiceContext, FrameDecoder>();

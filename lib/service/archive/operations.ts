@@ -12,6 +12,7 @@ import type { JsonOperation, StreamingOperation } from '../operations.js';
 import { parseFragmentNumber } from '../storage/fragment-number.js';
 import type { StoredFragment } from '../storage/fragment-store.js';
 import { epochSeconds, parseInput, streamArn, streamName, toEpochSeconds } from '../validation.js';
+import { pageToken } from './page-token.js';
 
 const TimestampRange = z.strictObject({ StartTimestamp: epochSeconds, EndTimestamp: epochSeconds });
 
@@ -37,14 +38,7 @@ const TokenBody = z.strictObject({
 });
 type Token = z.infer<typeof TokenBody>;
 
-const encodeToken = (t: Token): string => Buffer.from(JSON.stringify(t)).toString('base64');
-function decodeToken(token: string): Token {
-  try {
-    return TokenBody.parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
-  } catch {
-    throw invalidArgument('NextToken is not a token returned by ListFragments.');
-  }
-}
+const { encode: encodeToken, decode: decodeToken } = pageToken(TokenBody, 'ListFragments');
 
 const fragmentJson = (f: StoredFragment) => ({
   FragmentNumber: f.fragmentNumber,
