@@ -9,12 +9,11 @@ import { z } from 'zod';
 import type { ServiceContext } from '../context.js';
 import type { JsonOperation } from '../operations.js';
 import { parseInput, streamArn, streamName } from '../validation.js';
-import { serve, sessionInit, sessionMedia } from './hls.js';
+import { registerSessionRoutes } from './hls.js';
 import {
   SessionError,
   createSession,
   expiresSchema,
-  findSession,
   fragmentSelectorSchema,
   layoutOf,
   maxResultsSchema,
@@ -107,21 +106,7 @@ ${urls}
 }
 
 export function registerDashRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  app.get('/dash/v1/:resource', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
-    const resource = (req.params as { resource: string }).resource;
-    const session = () => findSession(ctx, q['SessionToken'], 'dash');
-    switch (resource) {
-      case 'getDASHManifest.mpd':
-        return serve(reply, 'application/dash+xml', () => manifest(ctx, session()));
-      case 'getMP4InitFragment.mp4':
-        return serve(reply, 'video/mp4', () => sessionInit(ctx, session(), q['FragmentNumber']));
-      case 'getMP4MediaFragment.mp4':
-        return serve(reply, 'video/mp4', () => sessionMedia(ctx, session(), q['FragmentNumber']));
-      default:
-        return serve(reply, 'text/plain', () => {
-          throw new SessionError(404, `Unknown DASH resource ${resource}.`);
-        });
-    }
+  registerSessionRoutes(app, ctx, 'dash', {
+    'getDASHManifest.mpd': ['application/dash+xml', (s) => manifest(ctx, s)],
   });
 }

@@ -154,25 +154,42 @@ export async function serve(reply: FastifyReply, type: string, make: () => strin
   }
 }
 
-/** GET routes of the HLS (and DASH, when present) player resources. */
-export function registerHlsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  app.get('/hls/v1/:resource', async (req, reply) => {
+/** A session document (playlist, manifest): its content type and how it is made. */
+export type SessionDocument = readonly [contentType: string, make: (s: PlaybackSession) => string | Promise<string>];
+
+/**
+ * GET routes of a playback protocol under `base` (`/hls/v1`, `/dash/v1`): its documents, plus the
+ * fMP4 init and media fragments every session serves. Authorised by the session token only.
+ */
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  kind: 'hls' | 'dash',
+  documents: Readonly<Record<string, SessionDocument>>,
+): void {
+  app.get(`/${kind}/v1/:resource`, async (req, reply) => {
     const q = req.query as Query;
     const resource = (req.params as { resource: string }).resource;
-    const session = () => findSession(ctx, q['SessionToken'], 'hls');
+    const session = () => findSession(ctx, q['SessionToken'], kind);
+    const doc = documents[resource];
+    if (doc) return serve(reply, doc[0], () => doc[1](session()));
     switch (resource) {
-      case 'getHLSMasterPlaylist.m3u8':
-        return serve(reply, 'application/vnd.apple.mpegurl', () => masterPlaylist(ctx, session()));
-      case 'getHLSMediaPlaylist.m3u8':
-        return serve(reply, 'application/vnd.apple.mpegurl', () => mediaPlaylist(ctx, session()));
       case 'getMP4InitFragment.mp4':
         return serve(reply, 'video/mp4', () => sessionInit(ctx, session(), q['FragmentNumber']));
       case 'getMP4MediaFragment.mp4':
         return serve(reply, 'video/mp4', () => sessionMedia(ctx, session(), q['FragmentNumber']));
       default:
         return serve(reply, 'text/plain', () => {
-          throw new SessionError(404, `Unknown HLS resource ${resource}.`);
+          throw new SessionError(404, `Unknown ${kind.toUpperCase()} resource ${resource}.`);
         });
     }
+  });
+}
+
+/** GET routes of the HLS player resources. */
+export function registerHlsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  registerSessionRoutes(app, ctx, 'hls', {
+    'getHLSMasterPlaylist.m3u8': ['application/vnd.apple.mpegurl', (s) => masterPlaylist(ctx, s)],
+    'getHLSMediaPlaylist.m3u8': ['application/vnd.apple.mpegurl', (s) => mediaPlaylist(ctx, s)],
   });
 }
