@@ -9,6 +9,8 @@ import path from 'node:path';
 import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
 import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
 import { KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { type OpenKvsServer, type ServerOptions, startServer } from '../../lib/service/server.js';
 
 export const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -78,4 +80,16 @@ export async function spawnServer(dataDir: string, port: number): Promise<{ chil
     child.on('exit', (code) => reject(new Error(`openkvs serve exited with ${code}: ${out}`)));
   });
   return { child, url };
+}
+
+/** A pino logger whose JSON lines are kept in `logs` (to check what the server logged). */
+export function capturingLogger(): { logger: Logger; logs: Array<Record<string, unknown>> } {
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), logs };
 }

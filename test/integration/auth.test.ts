@@ -5,32 +5,24 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { CreateStreamCommand, DescribeStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
 import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
-import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { putMedia } from '../../lib/producer/put-media-client.js';
 import { gstLaunch } from '../helpers/gst.js';
-import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { capturingLogger, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 
 const A = { accessKeyId: 'AKIAOPENKVSTESTAAAAA', secretAccessKey: 'secret-a/+xyz' };
 const B = { accessKeyId: 'AKIAOPENKVSTESTBBBBB', secretAccessKey: 'secret-b/+xyz' };
 
 let t: TestServer;
-const logs: Array<Record<string, unknown>> = [];
+const { logger, logs } = capturingLogger();
 
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
   t = await startTestServer({
     accessKeys: { [A.accessKeyId]: A.secretAccessKey, [B.accessKeyId]: B.secretAccessKey },
-    logger: pino({ level: 'info' }, sink),
+    logger,
   });
 });
 afterAll(() => t?.close());

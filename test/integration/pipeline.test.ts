@@ -3,12 +3,10 @@
  * fragment numbers that match ListFragments, typed errors, and credentials refreshed while
  * uploading.
  */
-import { Writable } from 'node:stream';
 import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline, PipelineError, ensureStream, type FragmentAck, type UploadStats } from '../../lib/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { capturingLogger, startTestServer, type TestServer } from '../helpers/server.js';
 
 const A = { accessKeyId: 'AKIAPIPELINETESTAAAA', secretAccessKey: 'secret-a' };
 const B = { accessKeyId: 'AKIAPIPELINETESTBBBB', secretAccessKey: 'secret-b' };
@@ -17,18 +15,12 @@ const CLIP = (frames: number, gop = 30, live = false) =>
   `x264enc key-int-max=${gop} speed-preset=ultrafast tune=zerolatency ! h264parse`;
 
 let t: TestServer;
-const logs: Array<Record<string, unknown>> = [];
+const { logger, logs } = capturingLogger();
 
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _e, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
   t = await startTestServer({
     accessKeys: { [A.accessKeyId]: A.secretAccessKey, [B.accessKeyId]: B.secretAccessKey },
-    logger: pino({ level: 'info' }, sink),
+    logger,
   });
 });
 afterAll(() => t?.close());
