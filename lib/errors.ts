@@ -148,3 +148,41 @@ export class PipelineError extends OpenKvsError<PipelineErrorCode> {
 export type RelayConfigErrorCode = 'INVALID_CONFIG' | 'CONFIG_UNREADABLE';
 
 export class RelayConfigError extends OpenKvsError<RelayConfigErrorCode> {}
+
+/**
+ * Consumer failures (`lib/consumer/`). `serviceCode` is the exception name the service answered
+ * with, or the in-stream `AWS_KINESISVIDEO_ERROR_CODE` for `CONSUMER_STREAM_ERROR`.
+ * - `CONSUMER_INVALID_OPTIONS`: an option that does not fit (the message names it).
+ * - `CONSUMER_STREAM_NOT_FOUND`: the stream does not exist (ResourceNotFoundException).
+ * - `CONSUMER_NOT_AUTHORIZED`: credentials refused, expired or missing.
+ * - `CONSUMER_BAD_CHECKPOINT`: a stored checkpoint or continuation token the service refuses.
+ * - `CONSUMER_MALFORMED_MEDIA`: the media is not the Matroska the service sends.
+ * - `CONSUMER_STREAM_ERROR`: the service stopped the stream with an error tag.
+ * - `CONSUMER_REQUEST_FAILED`: any other failed request (retryable when the service says so).
+ * - `CONSUMER_DECODE_FAILED`, `CONSUMER_UNSUPPORTED_CODEC`: the video decoder.
+ * - `CONSUMER_CHECKPOINT_STORE`: the checkpoint store could not be read or written.
+ */
+export type ConsumerErrorCode =
+  | 'CONSUMER_INVALID_OPTIONS'
+  | 'CONSUMER_STREAM_NOT_FOUND'
+  | 'CONSUMER_NOT_AUTHORIZED'
+  | 'CONSUMER_BAD_CHECKPOINT'
+  | 'CONSUMER_MALFORMED_MEDIA'
+  | 'CONSUMER_STREAM_ERROR'
+  | 'CONSUMER_REQUEST_FAILED'
+  | 'CONSUMER_DECODE_FAILED'
+  | 'CONSUMER_UNSUPPORTED_CODEC'
+  | 'CONSUMER_CHECKPOINT_STORE';
+
+export interface ConsumerErrorOptions extends OpenKvsErrorOptions {
+  serviceCode?: string;
+}
+
+export class ConsumerError extends OpenKvsError<ConsumerErrorCode> {
+  readonly serviceCode: string | undefined;
+
+  constructor(code: ConsumerErrorCode, message: string, options: ConsumerErrorOptions = {}) {
+    super(code, message, options);
+    this.serviceCode = options.serviceCode;
+  }
+}
