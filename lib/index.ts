@@ -29,3 +29,12 @@ export type { RelayConfig, CameraConfig, BackoffConfig, RelayCredentials } from 
 export type { CameraState, CameraStatus } from './relay/camera.js';
 export { startStatusServer } from './relay/status-server.js';
 export type { StatusServer } from './relay/status-server.js';
+export { StreamReader } from './consumer/stream-reader.js';
+export type { StreamReaderOptions, StreamReaderEvents, StreamReaderStats, StreamFrame, StartPosition, ConnectInfo, ReconnectInfo } from './consumer/stream-reader.js';
+export { GetMediaParser } from './consumer/get-media-parser.js';
+export type { ConsumedFragment, ConsumedFrame, MkvElementEvent, GetMediaParserEvents, GetMediaParserOptions } from './consumer/get-media-parser.js';
+export { FileCheckpointStore, MemoryCheckpointStore } from './consumer/checkpoint-store.js';
+export type { Checkpoint, CheckpointStore } from './consumer/checkpoint-store.js';
+export type { StreamSource } from './consumer/media-clients.js';
+export { ConsumerError } from './errors.js';
+export type { ConsumerErrorCode } from './errors.js';
