@@ -38,3 +38,5 @@ export type { Checkpoint, CheckpointStore } from './consumer/checkpoint-store.js
 export type { StreamSource } from './consumer/media-clients.js';
 export { ConsumerError } from './errors.js';
 export type { ConsumerErrorCode } from './errors.js';
+export { readRange, exportRange } from './consumer/range-reader.js';
+export type { RangeOptions, RangeFragment, ExportOptions, ExportResult } from './consumer/range-reader.js';

@@ -12,7 +12,14 @@ import { pluginPath } from '../plugin-path.js';
 import { runDemo } from './demo.js';
 import { runStream } from './stream.js';
 import { runRelay } from './relay.js';
+import { runConsume, type ConsumeCommandOptions } from './consume.js';
 import { startServer } from '../service/server.js';
+
+const count = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return n;
+};
 
 const port = (value: string): number => {
   const n = Number(value);
@@ -122,6 +129,24 @@ program
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       ...(flags.region ? { region: flags.region } : {}),
     });
+  });
+
+program
+  .command('consume')
+  .description('read a stream live or from a time, frame by frame, or export a time range to MKV/MP4 (see docs/consumer.md)')
+  .requiredOption('--stream <name>', 'the stream to read')
+  .option('--start <when>', 'now, earliest, an ISO 8601 time or epoch seconds', 'now')
+  .option('--end <when>', 'end of the range to export with --output')
+  .option('--frames', 'print one JSON line per frame on stdout', false)
+  .option('--output <file>', 'export the range --start..--end to this .mkv or .mp4 file')
+  .option('--checkpoint <file>', 'resume from and save the position in this file')
+  .option('--count <n>', 'stop after this many frames', count)
+  .option('--endpoint <url>', 'openkvs server or custom endpoint (default: AWS)')
+  .option('--region <region>', 'AWS region')
+  .option('--quiet', 'no progress line', false)
+  .action(async (flags: Omit<ConsumeCommandOptions, 'streamName'> & { stream: string }) => {
+    const { stream, ...rest } = flags;
+    process.exitCode = await runConsume({ streamName: stream, ...rest });
   });
 
 program
