@@ -38,10 +38,16 @@ const rangeShape = {
   end: z.date(),
   timestamps: z.enum(['producer', 'server']).optional(),
 };
-const rangeSchema = z
-  .strictObject(rangeShape)
+const endAfterStart = [(o: { start: Date; end: Date }) => o.end.getTime() > o.start.getTime(), { message: 'end must be later than start', path: ['end'] as PropertyKey[] }] as const;
+const rangeSchema = z.strictObject(rangeShape).refine(...hasStream).refine(...endAfterStart);
+const exportSchema = z
+  .strictObject({
+    ...rangeShape,
+    format: z.enum(['mkv', 'mp4']),
+    output: z.union([z.string().min(1), z.custom<Writable>((v) => typeof (v as Writable)?.write === 'function', 'expected a file path or a Writable')]),
+  })
   .refine(...hasStream)
-  .refine((o) => o.end.getTime() > o.start.getTime(), { message: 'end must be later than start', path: ['end'] });
+  .refine(...endAfterStart);
 
 const BATCH = 1000;
 
@@ -160,11 +166,7 @@ function clusterOf(f: ConsumedFragment): Buffer {
 
 /** Writes the range as one MKV or MP4 file; resolves when every byte is written. */
 export async function exportRange(options: ExportOptions): Promise<ExportResult> {
-  const { format, output, ...range } = parseOptions(
-    z.strictObject({ ...rangeShape, format: z.enum(['mkv', 'mp4']), output: z.union([z.string().min(1), z.custom<Writable>((v) => typeof (v as Writable)?.write === 'function', 'expected a file path or a Writable')]) }),
-    options,
-    'exportRange',
-  ) as ExportOptions;
+  const { format, output, ...range } = parseOptions(exportSchema, options, 'exportRange') as ExportOptions;
   const out = typeof output === 'string' ? createWriteStream(output) : output;
   const result: ExportResult = { fragments: 0, frames: 0, bytes: 0, durationMs: 0 };
   const write = async (b: Buffer) => {

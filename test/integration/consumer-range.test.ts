@@ -70,7 +70,7 @@ describe('consumer: time ranges', () => {
     const empty = await err(exportRange({ ...src(), start: new Date(0), end: new Date(1000), format: 'mkv', output: path.join(tempDir(), 'x.mkv') }));
     expect(empty).toBeInstanceOf(ConsumerError);
     expect(empty!.message).toMatch(/no fragments/);
-    await expect(exportRange({ ...src(), start: new Date(2000), end: new Date(1000), format: 'mkv', output: 'x.mkv' })).rejects.toThrow(/end: end must be later than start/);
+    await expect(exportRange({ ...src(), start: new Date(2000), end: new Date(1000), format: 'mkv', output: path.join(tempDir(), 'reversed.mkv') })).rejects.toThrow(/end: end must be later than start/);
     const unknown = await err((async () => {
       for await (const _ of readRange({ ...src(), streamName: 'nope', start: new Date(0), end: new Date() })) break;
     })());
