@@ -19,9 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { putMedia } from '../lib/producer/put-media-client.js';
 import { startServer } from '../lib/service/server.js';
-import { clusterHead, type Clip, type ClipSpec, ensureClip, loadClip } from './lib/media.js';
+import { ingestClip as ingest } from './lib/ingest.js';
+import { type ClipSpec, ensureClip, loadClip } from './lib/media.js';
 import { fmtMs, formatTable, sleep, summarize } from './lib/util.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -40,25 +40,6 @@ async function call(url: string, op: string, body: unknown): Promise<Response> {
   const res = await fetch(`${url}/${op}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (!res.ok) throw new Error(`${op}: ${res.status} ${await res.text()}`);
   return res;
-}
-
-/** Sends `loops` passes of the clip starting at producer time t0; `paced`: each frame at its own time. */
-async function ingest(url: string, stream: string, clip: Clip, t0: number, loops: number, paced: boolean, stop = () => false): Promise<void> {
-  const session = putMedia({ endpoint: url, streamName: stream, timecodeType: 'ABSOLUTE' });
-  await session.write(clip.header);
-  outer: for (let l = 0; l < loops; l++) {
-    for (const f of clip.fragments) {
-      if (stop()) break outer;
-      const start = t0 + l * clip.durationMs + f.startMs;
-      if (paced && start > Date.now()) await sleep(start - Date.now());
-      await session.write(clusterHead(f.body.length, start));
-      for (const fr of f.frames) {
-        if (paced && start + fr.offsetMs > Date.now()) await sleep(start + fr.offsetMs - Date.now());
-        await session.write(fr.bytes);
-      }
-    }
-  }
-  await session.end();
 }
 
 async function main(): Promise<void> {
