@@ -143,6 +143,15 @@ const configSchema = z.strictObject({
   }),
 });
 
+/** Other spellings users write for a field (lower case, without - and _), and the field's name. */
+const SPELLINGS: Readonly<Record<string, string>> = {
+  rtspurl: 'url', uri: 'url', rtspuri: 'url', source: 'url', cameraurl: 'url',
+  stream: 'streamName', streamname: 'streamName', kvsstream: 'streamName', kvsstreamname: 'streamName',
+  camera: 'cameras', streams: 'cameras',
+  notimeout: 'noDataTimeoutSeconds', nodatatimeout: 'noDataTimeoutSeconds', timeoutseconds: 'noDataTimeoutSeconds',
+  latency: 'latencyMs', protocol: 'transport', awsregion: 'region', endpointurl: 'endpoint',
+};
+
 /** `cameras[1].url` from a zod path. */
 function fieldOf(p: readonly PropertyKey[]): string {
   return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('');
@@ -154,11 +163,15 @@ export function parseRelayConfig(input: unknown, source = 'config'): RelayConfig
     error: (issue) => (issue.input === undefined && issue.code === 'invalid_type' ? 'is required' : undefined),
   });
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  const hintOf = (keys: readonly string[]) => keys.map((k) => SPELLINGS[k.toLowerCase().replace(/[-_]/g, '')]).find((k) => k !== undefined);
+  // A field under another name (rtspUrl for url) is named first, before the "is required" it causes.
+  const issues = result.error.issues;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys' && hintOf(i.keys) !== undefined) ?? issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const where = fieldOf(issue.path);
     const keys = issue.keys.map((k) => (where ? `${where}.${k}` : k)).join(', ');
-    throw new RelayConfigError('INVALID_CONFIG', `${source}: unknown field ${keys}`);
+    const hint = hintOf(issue.keys);
+    throw new RelayConfigError('INVALID_CONFIG', `${source}: unknown field ${keys}${hint ? ` (the field is called ${hint})` : ''}`);
   }
   const where = fieldOf(issue.path) || '(top level)';
   throw new RelayConfigError('INVALID_CONFIG', `${source}: ${where}: ${issue.message}`);

@@ -37,6 +37,9 @@ describe('relay config', () => {
     expect(message({ cameras: [camera({ transport: 'quic' })] })).toBe('config: cameras[0].transport: expected tcp, udp or auto');
     expect(message({ cameras: [camera({ colour: 'red' })] })).toBe('config: unknown field cameras[0].colour');
     expect(message({ cameras: [], extra: 1 })).toBe('config: unknown field extra');
+    expect(message({ cameras: [{ name: 'a', rtspUrl: 'rtsp://h/x', streamName: 's' }] })).toBe('config: unknown field cameras[0].rtspUrl (the field is called url)');
+    expect(message({ cameras: [{ name: 'a', url: 'rtsp://h/x', stream: 's' }] })).toBe('config: unknown field cameras[0].stream (the field is called streamName)');
+    expect(message({ cameras: [{ name: 'a', url: 'rtsp://h/x', stream_name: 's' }] })).toBe('config: unknown field cameras[0].stream_name (the field is called streamName)');
     expect(message({ cameras: [camera(), camera({ streamName: 'other' })] })).toBe('config: cameras[1].name: duplicate name "lobby" (also cameras[0])');
     expect(message({ cameras: [camera({ sink: { 'stream-name': 'x' } })] })).toMatch(/^config: cameras\[0\]\.sink\.stream-name: is set by the relay/);
     expect(message({ credentials: { accessKeyId: 'AKID' }, cameras: [] })).toMatch(/^config: credentials: expected \{ profile \} or/);
