@@ -130,7 +130,7 @@ export interface PipelineErrorInfo {
 /** An error from a running pipeline: kvssink's upload, or any other element. */
 export class PipelineError extends OpenKvsError<PipelineErrorCode> {
   readonly info: PipelineErrorInfo;
-  /** True for errors kvssink reported and is recovering from on its own; the pipeline goes on. */
+  /** False for errors kvssink reported and is recovering from on its own (the pipeline goes on); true when the pipeline stopped. */
   readonly fatal: boolean;
 
   constructor(code: PipelineErrorCode, message: string, info: PipelineErrorInfo, options: OpenKvsErrorOptions & { fatal?: boolean } = {}) {

@@ -119,6 +119,22 @@ function uploadErrorOf(m: NativeMessage): PipelineError {
   });
 }
 
+/**
+ * The addon's own errors (`ERR_NO_SUCH_ELEMENT`, `ERR_NO_SUCH_PROPERTY`,
+ * `ERR_INVALID_PROPERTY_VALUE`, `ERR_PIPELINE_CLOSED`) as OpenKvsErrors with the code without
+ * its `ERR_` prefix (`PIPELINE_CLOSED` is a PipelineError, like the closed pipeline's others).
+ */
+function nativeCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const code = (e.code ?? 'ERR_NATIVE').replace(/^ERR_/, '');
+    if (code === 'PIPELINE_CLOSED') throw new PipelineError('PIPELINE_CLOSED', e.message, {}, { cause: err });
+    throw new OpenKvsError(code, e.message, { cause: err });
+  }
+}
+
 export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Resolves after EOS (the last fragment persisted); rejects on a fatal error. */
   readonly finished: Promise<void>;
@@ -205,11 +221,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /** Sets a property of a named element (e.g. kvssink's credentials or a source's pattern). */
   setProperty(element: string, property: string, value: string | number | boolean | null): void {
-    this.native.setProperty(element, property, value);
+    nativeCall(() => this.native.setProperty(element, property, value));
   }
 
   getProperty(element: string, property: string): string | number | boolean | null {
-    return this.native.getProperty(element, property);
+    return nativeCall(() => this.native.getProperty(element, property));
   }
 
   /** Bus messages delivered to JS and dropped because JS fell behind (bounded queue). */

@@ -5,7 +5,7 @@
  */
 import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pipeline, PipelineError, ensureStream, type FragmentAck, type UploadStats } from '../../lib/index.js';
+import { OpenKvsError, Pipeline, PipelineError, ensureStream, type FragmentAck, type UploadStats } from '../../lib/index.js';
 import { capturingLogger, startTestServer, type TestServer } from '../helpers/server.js';
 
 const A = { accessKeyId: 'AKIAPIPELINETESTAAAA', secretAccessKey: 'secret-a' };
@@ -37,6 +37,25 @@ async function listed(stream: string, credentials = A) {
 }
 
 describe('Pipeline', () => {
+  it('setProperty / getProperty refuse unknown elements, properties and values with OpenKvsErrors', async () => {
+    const p = new Pipeline('videotestsrc name=src ! fakesink name=out', { credentials: false });
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(OpenKvsError);
+        return (e as OpenKvsError).code;
+      }
+      return 'no error';
+    };
+    expect(codeOf(() => p.setProperty('nope', 'pattern', 1))).toBe('NO_SUCH_ELEMENT');
+    expect(codeOf(() => p.setProperty('src', 'no-such-property', 1))).toBe('NO_SUCH_PROPERTY');
+    expect(codeOf(() => p.getProperty('src', 'no-such-property'))).toBe('NO_SUCH_PROPERTY');
+    p.setProperty('src', 'num-buffers', 5);
+    expect(p.getProperty('src', 'num-buffers')).toBe(5);
+    await p.stop({ drain: false }).catch(() => {});
+  });
+
   it('uploads with typed events; fragment-ack numbers are the ones ListFragments returns', async () => {
     const ensured = await ensureStream({ streamName: 'cam1', endpoint: t.url, region: 'us-east-1', credentials: A, dataRetentionInHours: 24, tags: { site: 'a' } });
     expect(ensured.created).toBe(true);
