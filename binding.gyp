@@ -7,6 +7,7 @@
         "native/bus-message.cpp",
         "native/gst-loop.cpp",
         "native/pipeline.cpp",
+        "native/video-decoder.cpp",
         "gst-plugin/src/gstkvssink.cpp",
         "<!@(ls -1 gst-plugin/src/kvs/*.cpp)"
       ],
@@ -28,10 +29,10 @@
         "-fvisibility=hidden",
         "-Wall",
         "-Wextra",
-        "<!@(pkg-config --cflags gstreamer-1.0 gstreamer-base-1.0 libcurl openssl)"
+        "<!@(pkg-config --cflags gstreamer-1.0 gstreamer-base-1.0 gstreamer-app-1.0 gstreamer-video-1.0 libcurl openssl)"
       ],
       "libraries": [
-        "<!@(pkg-config --libs gstreamer-1.0 gstreamer-base-1.0 libcurl libcrypto)"
+        "<!@(pkg-config --libs gstreamer-1.0 gstreamer-base-1.0 gstreamer-app-1.0 gstreamer-video-1.0 libcurl libcrypto)"
       ]
     }
   ]

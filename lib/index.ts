@@ -38,3 +38,5 @@ export { ConsumerError } from './errors.js';
 export type { ConsumerErrorCode } from './errors.js';
 export { readRange, exportRange } from './consumer/range-reader.js';
 export type { RangeOptions, RangeFragment, ExportOptions, ExportResult } from './consumer/range-reader.js';
+export { VideoDecoder } from './consumer/video-decoder.js';
+export type { VideoDecoderOptions, VideoDecoderEvents, DecodedFrame, RawFormat } from './consumer/video-decoder.js';

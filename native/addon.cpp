@@ -7,6 +7,7 @@
 
 #include "gstkvssink.h"
 #include "pipeline.h"
+#include "video-decoder.h"
 
 namespace openkvs {
 namespace {
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = Pipeline::Define(env);
   data->pipelineClass = Napi::Persistent(cls);
   exports.Set("NativePipeline", cls);
+  exports.Set("NativeVideoDecoder", VideoDecoder::Define(env));
   exports.Set("elementExists", Napi::Function::New<ElementExists>(env, "elementExists"));
   guint major, minor, micro, nano;
   gst_version(&major, &minor, &micro, &nano);
