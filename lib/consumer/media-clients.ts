@@ -81,8 +81,9 @@ export class MediaClients {
     }
   }
 
-  async media(): Promise<KinesisVideoMediaClient> {
-    return new KinesisVideoMediaClient(this.config(await this.dataEndpoint('GET_MEDIA')));
+  /** A GetMedia client on the given data endpoint (from `dataEndpoint('GET_MEDIA')`). */
+  media(endpoint: string): KinesisVideoMediaClient {
+    return new KinesisVideoMediaClient(this.config(endpoint));
   }
 
   async archived(api: APIName): Promise<KinesisVideoArchivedMediaClient> {

@@ -223,7 +223,7 @@ export class StreamReader extends EventEmitter<StreamReaderEvents> {
   private async *session(withElements: boolean, attempt: number): AsyncGenerator<Item, boolean> {
     const selector = this.selector();
     const endpoint = await this.clients.dataEndpoint('GET_MEDIA');
-    const client = await this.clients.media();
+    const client = this.clients.media(endpoint);
     let payload: Readable;
     try {
       const out = await client.send(new GetMediaCommand({ ...streamRef(this.options), StartSelector: selector }), { abortSignal: this.abort.signal });
