@@ -2,9 +2,14 @@
  * `openkvs consume`: reads a stream live (or from a time) frame by frame and prints what it reads
  * — a progress line on stderr, with `--frames` one JSON line per frame on stdout — or exports a
  * time range to one MKV/MP4 file with `--output`. `--checkpoint FILE` resumes where the last
- * run stopped. Ctrl-C stops cleanly (the checkpoint is saved).
+ * run stopped; `--images DIR --every 1s` decodes and writes one PNG per interval, named by the
+ * frame's producer timestamp. Ctrl-C stops cleanly (the checkpoint is saved).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { encodePng } from '../consumer/png.js';
 import { exportRange } from '../consumer/range-reader.js';
+import { VideoDecoder } from '../consumer/video-decoder.js';
 import { StreamReader, type StartPosition, type StreamFrame } from '../consumer/stream-reader.js';
 import type { ConsumedFragment } from '../consumer/get-media-parser.js';
 
@@ -18,7 +23,19 @@ export interface ConsumeCommandOptions {
   output?: string;
   checkpoint?: string;
   count?: number;
+  /** Write a PNG of a decoded frame every `everyMs` into this folder. */
+  images?: string;
+  everyMs: number;
   quiet: boolean;
+}
+
+/** 1s, 500ms, 2m or plain milliseconds. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
+  if (!m) throw new Error(`--every: expected a duration such as 1s, 500ms or 2m, got "${value}"`);
+  const n = Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1);
+  if (n < 1) throw new Error(`--every: expected at least 1 ms, got "${value}"`);
+  return Math.round(n);
 }
 
 /** now | earliest | an ISO 8601 time | epoch seconds. */
@@ -73,12 +90,30 @@ export async function runConsume(o: ConsumeCommandOptions): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let seen = 0;
+  let decoder: VideoDecoder | undefined;
+  let images = 0;
+  if (o.images) mkdirSync(o.images, { recursive: true });
   try {
     for await (const f of reader.frames()) {
       if (o.frames) process.stdout.write(`${frameLine(f)}\n`);
+      const track = f.fragment.tracks.find((t) => t.number === f.track);
+      if (o.images && track?.codecId.startsWith('V_') && (decoder || f.keyframe)) {
+        if (!decoder) {
+          decoder = new VideoDecoder({ codecId: track.codecId as 'V_MPEG4/ISO/AVC', codecPrivate: track.codecPrivate!, format: 'RGB', everyMs: o.everyMs, dropToLive: true });
+          const dir = o.images;
+          decoder.on('frame', (img) => {
+            writeFileSync(path.join(dir, `${new Date(img.timestampMs).toISOString().replace(/:/g, '-')}.png`), encodePng(img));
+            images++;
+          });
+        }
+        decoder.push(f);
+      }
       if (o.count !== undefined && ++seen >= o.count) break;
     }
+    await decoder?.end();
   } finally {
+    await decoder?.close();
+    if (o.images) process.stderr.write(`\nopenkvs consume: wrote ${images} images to ${o.images}`);
     clearInterval(progress);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

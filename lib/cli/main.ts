@@ -12,7 +12,7 @@ import { pluginPath } from '../plugin-path.js';
 import { runDemo } from './demo.js';
 import { runStream } from './stream.js';
 import { runRelay } from './relay.js';
-import { runConsume, type ConsumeCommandOptions } from './consume.js';
+import { parseDuration, runConsume, type ConsumeCommandOptions } from './consume.js';
 import { startServer } from '../service/server.js';
 
 const count = (value: string): number => {
@@ -140,13 +140,15 @@ program
   .option('--frames', 'print one JSON line per frame on stdout', false)
   .option('--output <file>', 'export the range --start..--end to this .mkv or .mp4 file')
   .option('--checkpoint <file>', 'resume from and save the position in this file')
+  .option('--images <dir>', 'decode and write a PNG every --every into this folder')
+  .option('--every <duration>', 'interval of --images, such as 1s or 500ms', '1s')
   .option('--count <n>', 'stop after this many frames', count)
   .option('--endpoint <url>', 'openkvs server or custom endpoint (default: AWS)')
   .option('--region <region>', 'AWS region')
   .option('--quiet', 'no progress line', false)
-  .action(async (flags: Omit<ConsumeCommandOptions, 'streamName'> & { stream: string }) => {
-    const { stream, ...rest } = flags;
-    process.exitCode = await runConsume({ streamName: stream, ...rest });
+  .action(async (flags: Omit<ConsumeCommandOptions, 'streamName' | 'everyMs'> & { stream: string; every: string }) => {
+    const { stream, every, ...rest } = flags;
+    process.exitCode = await runConsume({ streamName: stream, everyMs: parseDuration(every), ...rest });
   });
 
 program

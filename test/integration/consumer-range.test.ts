@@ -3,7 +3,7 @@
  * playable MKV / MP4, checked with ffprobe; and the `openkvs consume` command.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +93,15 @@ describe('consumer: time ranges', () => {
     const e = await run(process.execPath, [cli, 'consume', '--stream', 'range', '--endpoint', t.url, '--start', 'earliest', '--end', end, '--output', out], { env });
     expect(e.stderr).toMatch(/6 fragments, 180 frames/);
     expect((await ffprobePackets(out)).length).toBe(180);
+
+    const images = tempDir();
+    const im = await run(process.execPath, [cli, 'consume', '--stream', 'range', '--endpoint', t.url, '--start', 'earliest', '--images', images, '--every', '1s', '--count', '180', '--quiet'], { env });
+    expect(im.stderr).toMatch(/wrote 6 images/);
+    const pngs = readdirSync(images).sort();
+    expect(pngs.length).toBe(6);
+    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', path.join(images, pngs[0]!)]);
+    expect(probe.stdout.trim()).toBe('png,320,240');
+    expect(Date.parse(pngs[1]!.replace(/T(\d\d)-(\d\d)-/, 'T$1:$2:').replace('.png', '')) - Date.parse(pngs[0]!.replace(/T(\d\d)-(\d\d)-/, 'T$1:$2:').replace('.png', ''))).toBeGreaterThanOrEqual(1000);
 
     const bad = await run(process.execPath, [cli, 'consume', '--stream', 'range', '--endpoint', t.url, '--start', 'yesterday-ish'], { env }).catch((x: { stderr: string; code: number }) => x);
     expect((bad as { code: number }).code).toBe(1);
