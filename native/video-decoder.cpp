@@ -154,9 +154,11 @@ VideoDecoder::VideoDecoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vi
   std::string caps = "video/x-raw,format=" + format;
   if (width > 0) caps += ",width=" + std::to_string(width);
   if (height > 0) caps += ",height=" + std::to_string(height);
+  // Scale before converting: shrinking the 4:2:0 planes costs a fraction of converting full-size
+  // frames to RGB first.
   std::string desc = std::string("appsrc name=src format=time ! ") + (h265 ? "h265parse ! avdec_h265" : "h264parse ! avdec_h264") +
                      (maxRate > 0 ? " ! videorate drop-only=true max-rate=" + std::to_string(maxRate) : std::string()) +
-                     " ! videoconvert ! videoscale ! " + caps + " ! appsink name=sink sync=false max-buffers=4";
+                     " ! videoscale ! videoconvert ! " + caps + " ! appsink name=sink sync=false max-buffers=4";
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(desc.c_str(), &err);
   if (pipeline == nullptr || err != nullptr) {

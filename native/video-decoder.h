@@ -1,6 +1,6 @@
 // The JS class NativeVideoDecoder: Matroska video frames (AVCC / HVCC with their codec private
-// data) in, raw video frames out, through appsrc ! parse ! decoder ! videorate ! videoconvert !
-// videoscale ! appsink. JS pushes encoded frames (copied into GstBuffers) and pulls decoded
+// data) in, raw video frames out, through appsrc ! parse ! decoder ! videorate ! videoscale !
+// videoconvert ! appsink. JS pushes encoded frames (copied into GstBuffers) and pulls decoded
 // ones; each pull runs on a libuv worker thread (Node's thread never waits on GStreamer) and
 // copies the frame once into a Node Buffer. Teardown to NULL also runs off Node's thread.
 #pragma once

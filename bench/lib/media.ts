@@ -46,14 +46,14 @@ export const clipDescription = (s: ClipSpec): string =>
 export async function ensureClip(spec: ClipSpec): Promise<string> {
   const dir = path.join(repoRoot(), '.bench-cache');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `clip-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte.mkv`);
+  const file = path.join(dir, `clip-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte-i420.mkv`);
   if (existsSync(file)) return file;
   const tmp = `${file}.${process.pid}.tmp`;
   const frames = spec.fps * spec.seconds;
   const args = [
     '-q', '-e',
     'videotestsrc', `num-buffers=${frames}`, ...PATTERN, '!',
-    `video/x-raw,width=${spec.width},height=${spec.height},framerate=${spec.fps}/1`, '!',
+    `video/x-raw,format=I420,width=${spec.width},height=${spec.height},framerate=${spec.fps}/1`, '!',
     'x264enc', 'tune=zerolatency', `bitrate=${spec.kbps}`, `key-int-max=${spec.fps}`, 'speed-preset=ultrafast', '!',
     'h264parse', '!',
     'matroskamux', 'streamable=true', 'min-cluster-duration=0', '!',

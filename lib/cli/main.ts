@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `openkvs` command.
- *   openkvs serve [--host 127.0.0.1] [--port 4567] [--data-dir ./openkvs-data]
+ *   openkvs serve [--host 127.0.0.1] [--port 4567] [--data-dir ./openkvs-data] [--tls auto | --tls-cert F --tls-key F]
  *   openkvs stream --source test|file:PATH|rtsp://…|v4l2:/dev/videoN --stream-name NAME [--endpoint URL]
  *   openkvs relay --config cameras.yaml [--status-port 9090] — keeps RTSP cameras streaming
  *   openkvs demo  — the server plus a test-pattern camera streaming into the `demo` stream
@@ -34,6 +34,18 @@ interface ServeFlags {
   logLevel: string;
   region: string;
   accessKey: string[];
+  tls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** --tls auto, or --tls-cert with --tls-key. */
+function tlsOption(flags: ServeFlags): { cert: string; key: string } | 'auto' | undefined {
+  if (flags.tls !== undefined && flags.tls !== 'auto') throw new InvalidArgumentError(`--tls takes only "auto" (or use --tls-cert and --tls-key), got "${flags.tls}"`);
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
+  if (flags.tls === 'auto' && flags.tlsCert !== undefined) throw new InvalidArgumentError('--tls auto makes its own certificate: drop --tls-cert/--tls-key, or --tls');
+  if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) return { cert: flags.tlsCert, key: flags.tlsKey };
+  return flags.tls === 'auto' ? 'auto' : undefined;
 }
 
 /** `AKID:SECRET` pairs from --access-key flags and OPENKVS_ACCESS_KEYS (comma-separated). */
@@ -88,8 +100,13 @@ program
     (v: string, all: string[]) => [...all, v],
     [] as string[],
   )
+  .option('--tls <auto>', 'serve HTTPS with a self-signed certificate kept in <data-dir>/tls/ (made on first start)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .action(async (flags: ServeFlags) => {
+    const tls = tlsOption(flags);
     const server = await startServer({
+      ...(tls ? { tls } : {}),
       accessKeys: accessKeys(flags.accessKey),
       host: flags.host,
       port: flags.port,
@@ -98,6 +115,7 @@ program
       logLevel: flags.logLevel,
     });
     process.stdout.write(`openkvs listening on ${server.url}\n`);
+    if (server.tlsCertFile) process.stdout.write(`clients trust ${server.tlsCertFile} (kvssink ca-cert, AWS_CA_BUNDLE)\n`);
     onSignals(() => server.close());
   });
 

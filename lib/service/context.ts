@@ -25,6 +25,10 @@ export interface ServiceLimits {
   getMediaMaxDurationMs: number;
   /** How much data retention-0 streams keep for live readers, ms (service: 5 min). */
   liveBufferMs: number;
+  /** A request's headers must arrive within this, ms (slow-loris). */
+  headersTimeoutMs: number;
+  /** The body of a request other than PutMedia must arrive within this, ms. */
+  requestBodyTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -37,6 +41,8 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxGetMediaConnections: 100,
   getMediaMaxDurationMs: 45 * 60_000,
   liveBufferMs: 5 * 60_000,
+  headersTimeoutMs: 10_000,
+  requestBodyTimeoutMs: 10_000,
 };
 
 export interface ServiceConfig {

@@ -9,6 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import Fastify, { type FastifyReply } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -27,6 +28,7 @@ import type { OperationTable } from './operations.js';
 import { type AccessKeys, verifySignature } from './auth/sigv4-verifier.js';
 import { openDatabase } from './storage/database.js';
 import { FragmentStore } from './storage/fragment-store.js';
+import { autoTls, loadTls, type TlsFiles, type TlsMaterial } from './tls.js';
 
 export interface ServerOptions {
   /** Interface to listen on (default 127.0.0.1). */
@@ -52,12 +54,19 @@ export interface ServerOptions {
    * signature by one of these keys (403 otherwise); by default signatures are not checked.
    */
   accessKeys?: AccessKeys;
+  /**
+   * Serve HTTPS: certificate and key files, or 'auto' for a self-signed certificate kept in
+   * `<dataDir>/tls/` (made on first start). By default the server speaks plain HTTP.
+   */
+  tls?: TlsFiles | 'auto';
 }
 
 export interface OpenKvsServer {
   /** Base URL, e.g. http://127.0.0.1:4567 — the endpoint for the AWS SDK clients and kvssink. */
   url: string;
   port: number;
+  /** With TLS: the certificate file clients should trust (the generated one for 'auto'). */
+  tlsCertFile?: string;
   /** Stops accepting requests, finishes or drops fragments in flight, closes readers and storage. */
   close(): Promise<void>;
 }
@@ -137,10 +146,13 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     return store.deleteStream(id);
   });
 
+  const tls: TlsMaterial | undefined =
+    options.tls === undefined ? undefined : options.tls === 'auto' ? await autoTls(dataDir, host) : loadTls(options.tls);
+
   const app = Fastify({
     bodyLimit: 1024 * 1024,
-    serverFactory: (handler) =>
-      http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    serverFactory: (handler) => {
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
         res.setHeader('x-amzn-RequestId', randomUUID());
         if (req.method === 'POST' && lastSegment(req.url ?? '') === 'putMedia') {
           handlePutMedia(ctx, req, res).catch((err: unknown) => {
@@ -149,8 +161,21 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
           });
           return;
         }
+        // Every other request body is small: one that trickles in is dropped (slow-loris).
+        const timer = setTimeout(() => {
+          if (!req.complete) req.socket.destroy();
+        }, limits.requestBodyTimeoutMs);
+        timer.unref();
+        const done = () => clearTimeout(timer);
+        req.once('end', done).once('close', done);
         handler(req, res);
-      }),
+      };
+      const serverOptions = { connectionsCheckingInterval: 1_000, headersTimeout: limits.headersTimeoutMs, requestTimeout: 0 };
+      const server = tls
+        ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, onRequest)
+        : http.createServer(serverOptions, onRequest);
+      return server as http.Server;
+    },
   });
 
   // The SDK always sends JSON; parse any content type (and an empty body) as JSON.
@@ -221,13 +246,14 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 4567);
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  ctx.config.url = `http://${urlHost}:${port}`;
+  ctx.config.url = `${tls ? 'https' : 'http'}://${urlHost}:${port}`;
   log.info({ url: ctx.config.url, dataDir }, 'openkvs listening');
 
   let closing: Promise<void> | undefined;
   return {
     url: ctx.config.url,
     port,
+    ...(tls ? { tlsCertFile: tls.certFile } : {}),
     close: () =>
       (closing ??= (async () => {
         live.closeAll();
