@@ -80,6 +80,30 @@ describe('VideoDecoder', () => {
     for (let i = 1; i < frames.length; i++) expect(frames[i]!.timestampMs - frames[i - 1]!.timestampMs).toBeGreaterThanOrEqual(1000);
   });
 
+  it('drops to live: when decoding falls behind, input is skipped up to the next key frame', async () => {
+    const d = new VideoDecoder({ codecId: h264.track.codecId as 'V_MPEG4/ISO/AVC', codecPrivate: h264.track.codecPrivate!, format: 'GRAY8', dropToLive: true, maxLagMs: 300 });
+    const got: DecodedFrame[] = [];
+    d.on('frame', (f) => got.push(f));
+    // The first second, then (once it decodes) the other 4 s at once: far ahead of the decoder.
+    for (const f of h264.frames.slice(0, 30)) d.push(f);
+    while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const kept = h264.frames.slice(30).filter((f) => d.push(f));
+    await d.end();
+    await d.close();
+    expect(d.stats.dropped).toBeGreaterThan(0);
+    expect(kept.length + 30 + d.stats.dropped).toBe(150);
+    expect(got.length).toBe(kept.length + 30);
+    // What is kept after each gap starts at a key frame, so every kept frame decodes.
+    const keyTimes = new Set(h264.frames.filter((f) => f.keyframe).map((f) => f.timestampMs));
+    const all = h264.frames.map((f) => f.timestampMs);
+    for (let i = 1; i < got.length; i++) {
+      const prev = all.indexOf(got[i - 1]!.timestampMs);
+      const here = all.indexOf(got[i]!.timestampMs);
+      expect(here).toBeGreaterThan(prev);
+      if (here !== prev + 1) expect(keyTimes.has(got[i]!.timestampMs), `frame ${here} after a gap`).toBe(true);
+    }
+  });
+
   it.skipIf(!hasElement('x265enc'))('decodes H.265', async () => {
     const h265 = await encode('h265', 'x265enc key-int-max=30 speed-preset=ultrafast ! h265parse', 30);
     expect(h265.track.codecId).toBe('V_MPEGH/ISO/HEVC');
