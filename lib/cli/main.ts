@@ -14,6 +14,7 @@ import { runStream } from './stream.js';
 import { runRelay } from './relay.js';
 import { parseDuration, runConsume, type ConsumeCommandOptions } from './consume.js';
 import { startServer } from '../service/server.js';
+import { listKeys, rotateKeys } from './keys.js';
 
 const count = (value: string): number => {
   const n = Number(value);
@@ -37,6 +38,8 @@ interface ServeFlags {
   tls?: string;
   tlsCert?: string;
   tlsKey?: string;
+  keyring?: string;
+  encryption: boolean;
 }
 
 /** --tls auto, or --tls-cert with --tls-key. */
@@ -103,10 +106,13 @@ program
   .option('--tls <auto>', 'serve HTTPS with a self-signed certificate kept in <data-dir>/tls/ (made on first start)')
   .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
   .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+  .option('--keyring <file>', 'master keys for encryption at rest (default <data-dir>/keys/master-keys.json; or OPENKVS_MASTER_KEY)')
+  .option('--no-encryption', 'store new fragments unencrypted (encrypted ones stay readable while the keyring is there)')
   .action(async (flags: ServeFlags) => {
     const tls = tlsOption(flags);
     const server = await startServer({
       ...(tls ? { tls } : {}),
+      encryption: flags.encryption ? (flags.keyring ? { keyringFile: flags.keyring } : {}) : false,
       accessKeys: accessKeys(flags.accessKey),
       host: flags.host,
       port: flags.port,
@@ -117,6 +123,25 @@ program
     process.stdout.write(`openkvs listening on ${server.url}\n`);
     if (server.tlsCertFile) process.stdout.write(`clients trust ${server.tlsCertFile} (kvssink ca-cert, AWS_CA_BUNDLE)\n`);
     onSignals(() => server.close());
+  });
+
+const keys = program.command('keys').description('master keys of encryption at rest (see docs/security.md)');
+keys
+  .command('list')
+  .description('list the master keys and how many stream data keys each wraps')
+  .option('--data-dir <dir>', 'the server data dir', './openkvs-data')
+  .option('--keyring <file>', 'the keyring file, if not in the data dir')
+  .action((flags: { dataDir: string; keyring?: string }) => {
+    process.stdout.write(listKeys(flags));
+  });
+keys
+  .command('rotate')
+  .description('add a new version of a master key (default: every key) and rewrap the data keys; media is not rewritten')
+  .option('--name <name>', 'the key to rotate, e.g. alias/aws/kinesisvideo')
+  .option('--data-dir <dir>', 'the server data dir', './openkvs-data')
+  .option('--keyring <file>', 'the keyring file, if not in the data dir')
+  .action((flags: { dataDir: string; keyring?: string; name?: string }) => {
+    process.stdout.write(rotateKeys(flags));
   });
 
 program

@@ -7,7 +7,7 @@
  * operation goes through fastify (`POST /*`, dispatched on the last path segment).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -28,6 +28,8 @@ import type { OperationTable } from './operations.js';
 import { type AccessKeys, verifySignature } from './auth/sigv4-verifier.js';
 import { openDatabase } from './storage/database.js';
 import { FragmentStore } from './storage/fragment-store.js';
+import { DataKeys, IntegrityError } from './storage/fragment-cipher.js';
+import { defaultKeyringFile, Keyring } from './storage/keyring.js';
 import { autoTls, loadTls, type TlsFiles, type TlsMaterial } from './tls.js';
 
 export interface ServerOptions {
@@ -59,6 +61,13 @@ export interface ServerOptions {
    * `<dataDir>/tls/` (made on first start). By default the server speaks plain HTTP.
    */
   tls?: TlsFiles | 'auto';
+  /**
+   * Encryption at rest (on by default): fragment data is sealed with per-stream keys wrapped by
+   * master keys from `keyringFile` (default `<dataDir>/keys/master-keys.json`, made on first
+   * start) or from `OPENKVS_MASTER_KEY`. false stores new fragments as received (fragments sealed
+   * before stay readable while the keyring is there).
+   */
+  encryption?: { keyringFile?: string } | false;
 }
 
 export interface OpenKvsServer {
@@ -83,7 +92,10 @@ const lastSegment = (url: string): string => {
 
 /** Headers and body of an API error as the AWS SDK maps them (service-api.md §1.5). */
 export function errorResponse(err: unknown): { status: number; headers: Record<string, string>; body: string } {
-  const e = err instanceof KvsApiError ? err : new KvsApiError('InternalFailure', 'Internal server error.');
+  const e =
+    err instanceof KvsApiError
+      ? err
+      : new KvsApiError('InternalFailure', err instanceof IntegrityError ? err.message : 'Internal server error.');
   return {
     status: e.status,
     headers: { 'content-type': 'application/json', 'x-amzn-errortype': e.code },
@@ -113,9 +125,14 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     region: options.region ?? 'us-east-1',
     accountId: options.accountId ?? '000000000000',
   });
+  const seal = options.encryption !== false;
+  const keyringFile = (options.encryption || undefined)?.keyringFile ?? defaultKeyringFile(dataDir);
+  const keyring = seal || process.env.OPENKVS_MASTER_KEY || existsSync(keyringFile) ? Keyring.open(keyringFile) : undefined;
+  const dataKeys = keyring && new DataKeys(db, keyring, (id) => streams.byId(id)?.kmsKeyId);
   const store = await FragmentStore.open({
     dataDir,
     db,
+    ...(dataKeys ? { dataKeys, seal } : {}),
     retentionMs: (id) => {
       const s = streams.byId(id);
       return s === undefined ? undefined : s.retentionHours * 3_600_000;
@@ -207,7 +224,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     if (e.statusCode !== undefined && e.statusCode < 500) {
       return sendError(reply, new KvsApiError('InvalidArgumentException', e.message));
     }
-    log.error({ err }, 'request failed');
+    if (!(err instanceof IntegrityError)) log.error({ err }, 'request failed');
     return sendError(reply, err);
   });
 
@@ -227,7 +244,8 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
       try {
         await streaming(ctx, req.body, req.raw, reply.raw);
       } catch (err) {
-        if (!(err instanceof KvsApiError)) log.error({ err, operation: name }, 'streaming operation failed');
+        // (The store has logged an IntegrityError with the file and offset.)
+        if (!(err instanceof KvsApiError) && !(err instanceof IntegrityError)) log.error({ err, operation: name }, 'streaming operation failed');
         sendRawError(reply.raw, err);
       }
       return reply;

@@ -5,10 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { KvsApiError, invalidArgument } from '../../errors.js';
 import type { ServiceContext } from '../context.js';
-import { storedDocument } from '../media/fragment-document.js';
+import { errorDocument, storedDocument } from '../media/fragment-document.js';
 import { ResponseWriter } from '../media/response-writer.js';
 import { getImagesOperations } from './get-images.js';
 import type { JsonOperation, StreamingOperation } from '../operations.js';
+import { IntegrityError } from '../storage/fragment-cipher.js';
 import { parseFragmentNumber } from '../storage/fragment-number.js';
 import type { StoredFragment } from '../storage/fragment-store.js';
 import { epochSeconds, parseInput, streamArn, streamName, toEpochSeconds } from '../validation.js';
@@ -87,12 +88,25 @@ const getMediaForFragmentList: StreamingOperation = async (ctx, input, _req, res
     if (!f) throw new KvsApiError('ResourceNotFoundException', `Fragment ${n} was not found in stream ${stream.name}.`);
     return f;
   });
+  // The first fragment is read before the status line, so a fragment that cannot be served is
+  // an error response; later ones stop the stream with error tags.
+  let next: Promise<Buffer> = ctx.store.read(fragments[0]!);
+  await next;
   const out = new ResponseWriter(res);
   res.writeHead(200, { 'content-type': 'video/webm' });
   const newest = ctx.store.last(stream.id)?.serverTimestampMs ?? 0;
-  for (const f of fragments) {
-    if (out.closed) break;
-    const bytes = await ctx.store.read(f);
+  for (let i = 0; i < fragments.length && !out.closed; i++) {
+    const f = fragments[i]!;
+    let bytes: Buffer;
+    try {
+      bytes = await next;
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      await out.write(errorDocument(ctx.store.header(f.headerId), f.fragmentNumber, err.message));
+      break;
+    }
+    if (i + 1 < fragments.length) next = ctx.store.read(fragments[i + 1]!);
+    next.catch(() => {}); // handled when its turn comes
     await out.write(storedDocument(ctx.store.header(f.headerId), bytes, f, newest - f.serverTimestampMs));
   }
   out.end();

@@ -35,6 +35,21 @@ export function endTags(millisBehindNow: number, continuationToken: string): Buf
   ]);
 }
 
+/**
+ * A document that stops the stream with an error (service-api.md §4.4): fragment number, error
+ * description and id, no server timestamp. 5000 is the service's internal error.
+ */
+export function errorDocument(header: FragmentHeader, fragmentNumber: string, description: string, errorId = 5000): Buffer[] {
+  return [
+    ...documentHead(header),
+    tagsElement([
+      ['AWS_KINESISVIDEO_FRAGMENT_NUMBER', fragmentNumber],
+      ['AWS_KINESISVIDEO_ERROR_CODE', description],
+      ['AWS_KINESISVIDEO_ERROR_ID', String(errorId)],
+    ]),
+  ];
+}
+
 /** Header of a Cluster still arriving (its size is not known yet). */
 export const LIVE_CLUSTER_HEADER = elementHeader(ID.Cluster, undefined);
 

@@ -8,10 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { KvsApiError, invalidArgument } from '../../errors.js';
 import type { ServiceContext } from '../context.js';
+import { IntegrityError } from '../storage/fragment-cipher.js';
 import { parseFragmentNumber } from '../storage/fragment-number.js';
 import type { StoredFragment } from '../storage/fragment-store.js';
 import { epochSeconds, parseInput, streamArn, streamName } from '../validation.js';
-import { LIVE_CLUSTER_HEADER, documentHead, endTags, startTags, storedDocument } from './fragment-document.js';
+import { LIVE_CLUSTER_HEADER, documentHead, endTags, errorDocument, startTags, storedDocument } from './fragment-document.js';
 import type { LiveFragment } from './live-hub.js';
 import { ResponseWriter } from './response-writer.js';
 
@@ -83,9 +84,18 @@ export async function getMedia(ctx: ServiceContext, input: unknown, _req: Incomi
   const latestServerMs = () =>
     Math.max(ctx.live.latestServerTimestampMs(stream.id), ctx.store.last(stream.id)?.serverTimestampMs ?? 0);
 
-  const writeStored = async (f: StoredFragment) => {
-    const bytes = await ctx.store.read(f);
+  /** false: the fragment cannot be served; the stream was stopped with error tags. */
+  const writeStored = async (f: StoredFragment): Promise<boolean> => {
+    let bytes: Buffer;
+    try {
+      bytes = await ctx.store.read(f);
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      await out.write(errorDocument(ctx.store.header(f.headerId), f.fragmentNumber, err.message));
+      return false;
+    }
     await out.write(storedDocument(ctx.store.header(f.headerId), bytes, f, latestServerMs() - f.serverTimestampMs));
+    return true;
   };
 
   const writeLive = async (f: LiveFragment) => {
@@ -110,7 +120,7 @@ export async function getMedia(ctx: ServiceContext, input: unknown, _req: Incomi
       const stored = ctx.store.after(stream.id, lastSeq, 1)[0];
       const live = ctx.live.nextAfter(stream.id, lastSeq);
       if (stored && (!live || stored.seq <= live.seq)) {
-        await writeStored(stored);
+        if (!(await writeStored(stored))) break;
         lastSeq = stored.seq;
       } else if (live) {
         await writeLive(live);

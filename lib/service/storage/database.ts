@@ -56,6 +56,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX fragments_file_offset ON fragments (file_id, offset);
   CREATE INDEX fragments_file_time ON fragments (file_id, server_ms);
   `,
+  `
+  -- Encryption at rest: per-stream data keys, wrapped by a master key of the keyring.
+  CREATE TABLE data_keys (
+    id INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL,
+    key_name TEXT NOT NULL,
+    key_version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+  );
+  CREATE INDEX data_keys_stream ON data_keys (stream_id);
+  -- The data key a fragment is sealed with; NULL: stored in the clear (written before encryption).
+  ALTER TABLE fragments ADD COLUMN key_id INTEGER;
+  `,
 ];
 
 /** The schema version this code expects (`PRAGMA user_version`). */

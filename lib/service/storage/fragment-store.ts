@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
+import { type DataKeys, IntegrityError, openSealed, sealChunks } from './fragment-cipher.js';
 import { formatFragmentNumber } from './fragment-number.js';
 import { ReadHandles } from './read-handles.js';
 
@@ -36,12 +37,16 @@ export interface StoredFragment {
   headerId: number;
   fileId: number;
   offset: number;
+  /** Bytes on disk (sizeBytes plus the nonce and tag when sealed). */
   length: number;
+  /** The data key the fragment is sealed with; undefined: stored in the clear. */
+  keyId?: number;
 }
 
 export type TimestampKind = 'producer' | 'server';
 
 export interface StorageLog {
+  error(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
 }
@@ -66,6 +71,10 @@ export interface FragmentStoreOptions {
   /** What retention 0 keeps (default 5 minutes). */
   liveBufferMs?: number;
   log?: StorageLog;
+  /** Per-stream keys: new fragments are sealed with them (encryption at rest) and sealed ones opened. */
+  dataKeys?: DataKeys;
+  /** false: keep dataKeys only to open what was sealed before; new fragments are stored as received. */
+  seal?: boolean;
   testHooks?: FragmentStoreTestHooks;
 }
 
@@ -106,6 +115,8 @@ interface Written {
   writer: Writer;
   offset: number;
   length: number;
+  size: number;
+  keyId: number | null;
 }
 
 interface FragmentRow {
@@ -119,6 +130,7 @@ interface FragmentRow {
   file_id: number;
   offset: number;
   length: number;
+  key_id: number | null;
 }
 
 interface FileRow {
@@ -136,8 +148,8 @@ interface KindQueries {
 const DEFAULT_FILE_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_FILE_MAX_AGE_MS = 10 * 60_000;
 const DEFAULT_LIVE_BUFFER_MS = 300_000;
-const COLUMNS = 'seq, stream_id, producer_ms, server_ms, duration_ms, size, header_id, file_id, offset, length';
-const NO_LOG: StorageLog = { warn() {}, info() {} };
+const COLUMNS = 'seq, stream_id, producer_ms, server_ms, duration_ms, size, header_id, file_id, offset, length, key_id';
+const NO_LOG: StorageLog = { error() {}, warn() {}, info() {} };
 
 /**
  * Durable, time-indexed fragment storage: fragment bytes are appended to per-stream data files,
@@ -155,6 +167,8 @@ export class FragmentStore {
   private readonly retentionMs: (streamId: number) => number | undefined;
   private readonly log: StorageLog;
   private readonly hooks: FragmentStoreTestHooks;
+  private readonly dataKeys: DataKeys | undefined;
+  private readonly seal: boolean;
 
   private seqCounter = 0;
   private nextFileId = 1;
@@ -191,6 +205,7 @@ export class FragmentStore {
     deleteFragmentsPastEnd: Database.Statement<[number, number]>;
     deleteStreamFragments: Database.Statement<[number]>;
     deleteStreamFiles: Database.Statement<[number]>;
+    deleteStreamKeys: Database.Statement<[number]>;
   };
   private readonly byKind: Record<TimestampKind, KindQueries>;
 
@@ -204,12 +219,14 @@ export class FragmentStore {
     this.retentionMs = opts.retentionMs;
     this.log = opts.log ?? NO_LOG;
     this.hooks = opts.testHooks ?? {};
+    this.dataKeys = opts.dataKeys;
+    this.seal = opts.seal ?? true;
 
     const db = this.db;
     this.sql = {
       insertFragment: db.prepare(
         `INSERT INTO fragments (${COLUMNS}) VALUES (@seq, @stream_id, @producer_ms, @server_ms, @duration_ms,
-           @size, @header_id, @file_id, @offset, @length)`,
+           @size, @header_id, @file_id, @offset, @length, @key_id)`,
       ),
       insertFile: db.prepare('INSERT INTO files (id, stream_id, path, created_ms) VALUES (?, ?, ?, ?)'),
       insertHeader: db.prepare('INSERT INTO headers (hash, ebml, tracks) VALUES (?, ?, ?)'),
@@ -237,6 +254,7 @@ export class FragmentStore {
       deleteFragmentsPastEnd: db.prepare('DELETE FROM fragments WHERE file_id = ? AND offset + length > ?'),
       deleteStreamFragments: db.prepare('DELETE FROM fragments WHERE stream_id = ?'),
       deleteStreamFiles: db.prepare('DELETE FROM files WHERE stream_id = ?'),
+      deleteStreamKeys: db.prepare('DELETE FROM data_keys WHERE stream_id = ?'),
     };
     const kindQueries = (column: string): KindQueries => ({
       atOrBefore: db.prepare(
@@ -297,11 +315,14 @@ export class FragmentStore {
     return header;
   }
 
-  /** The fragment's bytes, exactly as appended. */
+  /**
+   * The fragment's bytes, exactly as appended (opened when sealed). A sealed fragment whose bytes
+   * changed on disk is never returned: the error is logged and thrown as an IntegrityError.
+   */
   async read(f: StoredFragment): Promise<Buffer> {
     if (this.closed) throw new Error('fragment store is closed');
     const path = join(this.dataDir, filePath(f.streamId, f.fileId));
-    return this.readHandles.use(f.fileId, path, async (handle) => {
+    const stored = await this.readHandles.use(f.fileId, path, async (handle) => {
       const buffer = Buffer.allocUnsafe(f.length);
       let done = 0;
       while (done < f.length) {
@@ -311,6 +332,20 @@ export class FragmentStore {
       }
       return buffer;
     });
+    if (f.keyId === undefined) return stored;
+    if (!this.dataKeys) throw new IntegrityError(`Fragment ${f.fragmentNumber} is encrypted and this server runs without its keys (encryption off).`);
+    let key: Buffer;
+    try {
+      key = this.dataKeys.key(f.keyId);
+    } catch (err) {
+      throw new IntegrityError(`Fragment ${f.fragmentNumber} cannot be opened: ${(err as Error).message}.`);
+    }
+    try {
+      return openSealed(key, f.streamId, f.seq, stored);
+    } catch (err) {
+      this.log.error({ err, fragment: f.fragmentNumber, file: filePath(f.streamId, f.fileId), offset: f.offset }, 'fragment failed its integrity check: the data file was changed or damaged; not serving it');
+      throw new IntegrityError(`Fragment ${f.fragmentNumber} failed its integrity check (the stored data was changed or damaged); it is not served.`);
+    }
   }
 
   get(streamId: number, seq: number): StoredFragment | undefined {
@@ -474,7 +509,10 @@ export class FragmentStore {
   }
 
   private async writeOne(pending: Pending): Promise<Written> {
-    const { streamId, chunks } = pending.input;
+    const { streamId, seq } = pending.input;
+    const dataKey = this.seal ? this.dataKeys?.keyFor(streamId) : undefined;
+    const size = pending.input.chunks.reduce((sum, c) => sum + c.length, 0);
+    const chunks = dataKey ? sealChunks(dataKey.key, streamId, seq, pending.input.chunks) : pending.input.chunks;
     const writer = await this.writerFor(streamId);
     const offset = writer.size;
     const length = chunks.reduce((sum, c) => sum + c.length, 0);
@@ -491,7 +529,7 @@ export class FragmentStore {
       throw err;
     }
     writer.size = offset + length;
-    return { pending, writer, offset, length };
+    return { pending, writer, offset, length, size, keyId: dataKey?.id ?? null };
   }
 
   /** fsyncs (in parallel) every file holding durable fragments; drops the durable fragments of files that fail. */
@@ -563,11 +601,12 @@ export class FragmentStore {
               producer_ms: input.producerTimestampMs,
               server_ms: input.serverTimestampMs,
               duration_ms: input.durationMs,
-              size: w.length,
+              size: w.size,
               header_id: headerId,
               file_id: w.writer.fileId,
               offset: w.offset,
               length: w.length,
+              key_id: w.keyId,
             };
             this.sql.insertFragment.run(row);
             done.push([w.pending, fromRow(row)]);
@@ -712,8 +751,11 @@ export class FragmentStore {
         files.push(...this.sql.filesOfStream.all(streamId));
         fragmentsDeleted += this.sql.deleteStreamFragments.run(streamId).changes;
         this.sql.deleteStreamFiles.run(streamId);
+        // A deleted stream's data key goes too: whatever of its data survives on disk is unreadable.
+        this.sql.deleteStreamKeys.run(streamId);
       }
     })();
+    for (const streamId of streamIds) this.dataKeys?.forget(streamId);
     await this.closeRetired();
     for (const file of files) this.readHandles.invalidate(file.id);
     await Promise.all(
@@ -855,6 +897,7 @@ function fromRow(row: FragmentRow): StoredFragment {
     fileId: row.file_id,
     offset: row.offset,
     length: row.length,
+    ...(row.key_id === null ? {} : { keyId: row.key_id }),
   };
 }
 

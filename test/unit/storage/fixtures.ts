@@ -126,7 +126,7 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 export interface LogEntry {
-  level: 'warn' | 'info';
+  level: 'error' | 'warn' | 'info';
   obj: object;
   msg: string;
 }
@@ -135,6 +135,7 @@ export function memoryLog(): StorageLog & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   return {
     entries,
+    error: (obj, msg) => entries.push({ level: 'error', obj, msg }),
     warn: (obj, msg) => entries.push({ level: 'warn', obj, msg }),
     info: (obj, msg) => entries.push({ level: 'info', obj, msg }),
   };
