@@ -42,6 +42,7 @@ export const KVS_API_ERROR_STATUS = {
   IncompleteSignatureException: 403,
   MissingAuthenticationTokenException: 403,
   UnrecognizedClientException: 403,
+  ExpiredTokenException: 403,
   UnknownOperationException: 404,
   InternalFailure: 500,
 } as const;

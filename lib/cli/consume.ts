@@ -30,11 +30,11 @@ export interface ConsumeCommandOptions {
 }
 
 /** 1s, 500ms, 2m or plain milliseconds. */
-export function parseDuration(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
-  if (!m) throw new Error(`--every: expected a duration such as 1s, 500ms or 2m, got "${value}"`);
-  const n = Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1);
-  if (n < 1) throw new Error(`--every: expected at least 1 ms, got "${value}"`);
+export function parseDuration(value: string, flag = '--every'): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value);
+  if (!m) throw new Error(`${flag}: expected a duration such as 1s, 500ms, 2m or 1h, got "${value}"`);
+  const n = Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : m[2] === 'h' ? 3_600_000 : 1);
+  if (n < 1) throw new Error(`${flag}: expected at least 1 ms, got "${value}"`);
   return Math.round(n);
 }
 

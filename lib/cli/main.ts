@@ -15,6 +15,7 @@ import { runRelay } from './relay.js';
 import { parseDuration, runConsume, type ConsumeCommandOptions } from './consume.js';
 import { startServer } from '../service/server.js';
 import { listKeys, rotateKeys } from './keys.js';
+import { addUser, issueCredentials, listUsers, removeUser, setPolicy } from './users.js';
 
 const count = (value: string): number => {
   const n = Number(value);
@@ -40,6 +41,7 @@ interface ServeFlags {
   tlsKey?: string;
   keyring?: string;
   encryption: boolean;
+  allowAnonymous: boolean;
 }
 
 /** --tls auto, or --tls-cert with --tls-key. */
@@ -108,9 +110,11 @@ program
   .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .option('--keyring <file>', 'master keys for encryption at rest (default <data-dir>/keys/master-keys.json; or OPENKVS_MASTER_KEY)')
   .option('--no-encryption', 'store new fragments unencrypted (encrypted ones stay readable while the keyring is there)')
+  .option('--allow-anonymous', 'serve a non-loopback interface without access keys or users (anyone may read and write)', false)
   .action(async (flags: ServeFlags) => {
     const tls = tlsOption(flags);
     const server = await startServer({
+      allowAnonymous: flags.allowAnonymous,
       ...(tls ? { tls } : {}),
       encryption: flags.encryption ? (flags.keyring ? { keyringFile: flags.keyring } : {}) : false,
       accessKeys: accessKeys(flags.accessKey),
@@ -123,6 +127,36 @@ program
     process.stdout.write(`openkvs listening on ${server.url}\n`);
     if (server.tlsCertFile) process.stdout.write(`clients trust ${server.tlsCertFile} (kvssink ca-cert, AWS_CA_BUNDLE)\n`);
     onSignals(() => server.close());
+  });
+
+const repeat = (v: string, all: string[]) => [...all, v];
+const users = program.command('users').description('users, their access keys and policies (see docs/security.md)');
+const userFlags = (c: Command) =>
+  c.option('--data-dir <dir>', 'the server data dir', './openkvs-data').option('--keyring <file>', 'the keyring file, if not in the data dir');
+const policyFlags = (c: Command) =>
+  c
+    .option('--policy <file>', 'an IAM-style JSON policy document')
+    .option('--allow <actions:streams>', 'shorthand rule, e.g. PutMedia,GetDataEndpoint,DescribeStream:door-* (repeatable)', repeat, [] as string[]);
+policyFlags(userFlags(users.command('add <name>').description('add a user and print its access key (full access unless --policy/--allow)'))).action(
+  (name: string, flags: { dataDir: string; keyring?: string; policy?: string; allow: string[] }) => {
+    process.stdout.write(addUser({ ...flags, name }));
+  },
+);
+userFlags(users.command('list').description('list users and their policies')).action((flags: { dataDir: string; keyring?: string }) => {
+  process.stdout.write(listUsers(flags));
+});
+userFlags(users.command('remove <name>').description('remove a user and its temporary credentials')).action((name: string, flags: { dataDir: string; keyring?: string }) => {
+  process.stdout.write(removeUser({ ...flags, name }));
+});
+policyFlags(userFlags(users.command('policy <name>').description("replace a user's policy"))).action(
+  (name: string, flags: { dataDir: string; keyring?: string; policy?: string; allow: string[] }) => {
+    process.stdout.write(setPolicy({ ...flags, name }));
+  },
+);
+policyFlags(userFlags(users.command('credentials <name>').description('issue temporary credentials (JSON) for a device, optionally narrowed by --policy/--allow')))
+  .option('--duration <duration>', 'how long they last, 15m to 12h', '1h')
+  .action((name: string, flags: { dataDir: string; keyring?: string; policy?: string; allow: string[]; duration: string }) => {
+    process.stdout.write(issueCredentials({ ...flags, name, durationS: Math.round(parseDuration(flags.duration, '--duration') / 1000) }));
   });
 
 const keys = program.command('keys').description('master keys of encryption at rest (see docs/security.md)');

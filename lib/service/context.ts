@@ -5,6 +5,8 @@ import type { FragmentStore } from './storage/fragment-store.js';
 import type { StreamCatalog } from './control-plane/stream-catalog.js';
 import type { IngestBudget } from './ingest/ingest-budget.js';
 import type { LiveHub } from './media/live-hub.js';
+import type { Authorizer } from './auth/authorizer.js';
+import type { IdentityStore } from './auth/identities.js';
 
 export interface ServiceLimits {
   /** Largest fragment accepted by PutMedia, bytes (service: 50 MB, error 4001). */
@@ -51,8 +53,6 @@ export interface ServiceConfig {
   /** Base URL of this server, scheme://host:port, no trailing slash; known once listening. */
   url: string;
   limits: ServiceLimits;
-  /** When set, requests must be signed (SigV4) by one of these access keys. */
-  accessKeys?: Readonly<Record<string, string>>;
 }
 
 export interface ServiceContext {
@@ -63,4 +63,7 @@ export interface ServiceContext {
   streams: StreamCatalog;
   live: LiveHub;
   ingestBudget: IngestBudget;
+  /** Authentication and per-stream access: call `check` before serving a request. */
+  auth: Authorizer;
+  identities: IdentityStore;
 }

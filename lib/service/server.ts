@@ -7,7 +7,7 @@
  * operation goes through fastify (`POST /*`, dispatched on the last path segment).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -25,7 +25,10 @@ import { handlePutMedia } from './ingest/put-media.js';
 import { getMedia } from './media/get-media.js';
 import { LiveHub } from './media/live-hub.js';
 import type { OperationTable } from './operations.js';
-import { type AccessKeys, verifySignature } from './auth/sigv4-verifier.js';
+import type { AccessKeys } from './auth/sigv4-verifier.js';
+import { Authorizer, type OperationTarget } from './auth/authorizer.js';
+import { IdentityStore } from './auth/identities.js';
+import { issueCredentials } from './auth/operations.js';
 import { openDatabase } from './storage/database.js';
 import { FragmentStore } from './storage/fragment-store.js';
 import { DataKeys, IntegrityError } from './storage/fragment-cipher.js';
@@ -68,6 +71,11 @@ export interface ServerOptions {
    * before stay readable while the keyring is there).
    */
   encryption?: { keyringFile?: string } | false;
+  /**
+   * Listening on an interface other than loopback with no access keys and no users is refused
+   * (anyone on the network could read and write every stream) unless this is true.
+   */
+  allowAnonymous?: boolean;
 }
 
 export interface OpenKvsServer {
@@ -113,6 +121,8 @@ export function sendRawError(res: ServerResponse, err: unknown): void {
   res.end(body);
 }
 
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
 export async function startServer(options: ServerOptions = {}): Promise<OpenKvsServer> {
   const host = options.host ?? '127.0.0.1';
   const dataDir = path.resolve(options.dataDir ?? './openkvs-data');
@@ -120,19 +130,29 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   const log = options.logger ?? pino({ level: options.logLevel ?? 'info' });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
 
+  const region = options.region ?? 'us-east-1';
+  const accountId = options.accountId ?? '000000000000';
   const db = openDatabase(path.join(dataDir, 'index.sqlite'));
-  const streams = new StreamCatalog(db, {
-    region: options.region ?? 'us-east-1',
-    accountId: options.accountId ?? '000000000000',
-  });
+  const streams = new StreamCatalog(db, { region, accountId });
   const seal = options.encryption !== false;
   const keyringFile = (options.encryption || undefined)?.keyringFile ?? defaultKeyringFile(dataDir);
-  const keyring = seal || process.env.OPENKVS_MASTER_KEY || existsSync(keyringFile) ? Keyring.open(keyringFile) : undefined;
-  const dataKeys = keyring && new DataKeys(db, keyring, (id) => streams.byId(id)?.kmsKeyId);
+  // The keyring seals media (unless encryption is off) and always the users' secrets.
+  const keyring = Keyring.open(keyringFile);
+  const identities = new IdentityStore(db, keyring);
+  const staticKeys = options.accessKeys && Object.keys(options.accessKeys).length > 0 ? options.accessKeys : undefined;
+  const auth = new Authorizer({ ...(staticKeys ? { staticKeys } : {}), identities, streams, region, accountId, log });
+  if (!isLoopback(host) && !auth.required() && !options.allowAnonymous) {
+    db.close();
+    throw new Error(
+      `listening on ${host} with no access keys lets anyone on the network read and write every stream: ` +
+        'add a user (openkvs users add NAME), give --access-key, or pass --allow-anonymous',
+    );
+  }
   const store = await FragmentStore.open({
     dataDir,
     db,
-    ...(dataKeys ? { dataKeys, seal } : {}),
+    dataKeys: new DataKeys(db, keyring, (id) => streams.byId(id)?.kmsKeyId),
+    seal,
     retentionMs: (id) => {
       const s = streams.byId(id);
       return s === undefined ? undefined : s.retentionHours * 3_600_000;
@@ -142,15 +162,10 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   });
   store.startSweeper(options.sweepIntervalMs ?? 60_000);
   const live = new LiveHub();
-  const accessKeys = options.accessKeys && Object.keys(options.accessKeys).length > 0 ? options.accessKeys : undefined;
   const ctx: ServiceContext = {
-    config: {
-      region: options.region ?? 'us-east-1',
-      accountId: options.accountId ?? '000000000000',
-      url: '',
-      limits,
-      ...(accessKeys ? { accessKeys } : {}),
-    },
+    config: { region, accountId, url: '', limits },
+    auth,
+    identities,
     log,
     db,
     store,
@@ -200,7 +215,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   const bodyHashes = new WeakMap<IncomingMessage, string>();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
     const bytes = body as Buffer;
-    if (accessKeys) bodyHashes.set(req.raw, createHash('sha256').update(bytes).digest('hex'));
+    if (auth.required()) bodyHashes.set(req.raw, createHash('sha256').update(bytes).digest('hex'));
     const text = bytes.toString('utf8');
     if (text.trim() === '') return done(null, {});
     try {
@@ -230,8 +245,14 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
 
   app.post('/*', async (req, reply) => {
     const name = lastSegment(req.url);
-    if (accessKeys) {
-      verifySignature({ method: req.method, url: req.raw.url ?? '/', headers: req.headers, bodySha256: bodyHashes.get(req.raw) }, accessKeys);
+    const body = (req.body ?? {}) as OperationTarget;
+    const signer = ctx.auth.check(
+      { method: req.method, url: req.raw.url ?? '/', headers: req.headers, bodySha256: bodyHashes.get(req.raw), remoteAddress: req.ip },
+      name.charAt(0).toUpperCase() + name.slice(1),
+      typeof body === 'object' && body !== null ? body : {},
+    );
+    if (name === 'issueCredentials') {
+      return reply.header('content-type', 'application/json').send(JSON.stringify(issueCredentials(ctx, signer, req.body)));
     }
     const json = operations.json[name];
     if (json) {

@@ -1,7 +1,6 @@
 /**
- * Optional request authentication: AWS Signature Version 4 checked against the access keys the
- * server was started with. Without keys the server accepts any (or no) signature, as
- * producer-protocol.md §13.2 asks of a local endpoint.
+ * AWS Signature Version 4 verification of a request against the secret of the access key it names
+ * (authorizer.ts decides whether requests must be signed and what the signer may do).
  *
  * The canonical request is rebuilt from the request as received: the path as sent, the sorted
  * query, the signed headers (lower-cased names, trimmed values), and the payload hash — the
@@ -14,8 +13,19 @@ import { KvsApiError } from '../../errors.js';
 
 export type AccessKeys = Readonly<Record<string, string>>;
 
-/** How far a request's X-Amz-Date may be from the server clock. */
-const MAX_SKEW_MS = 15 * 60_000;
+/** How far a request's X-Amz-Date may be from the server clock (AWS: 5 minutes). */
+export const MAX_SKEW_MS = 5 * 60_000;
+
+/** What the verifier needs of a key: its secret. */
+export interface SigningKey {
+  secretAccessKey: string;
+}
+
+export interface VerifiedSignature<K> {
+  key: K;
+  signature: string;
+  signedAtMs: number;
+}
 
 export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
@@ -53,15 +63,18 @@ function canonicalQuery(query: string): string {
     .join('&');
 }
 
-/** Checks the request's signature; returns the access key id, or throws a KvsApiError (403). */
-export function verifySignature(req: SignedRequest, keys: AccessKeys, now = Date.now()): string {
+/**
+ * Checks the request's signature with the key `lookup` finds for its access key id; returns the
+ * key and the signature, or throws the KvsApiError the AWS SDK names (403).
+ */
+export function verifySignature<K extends SigningKey>(req: SignedRequest, lookup: (accessKeyId: string) => K | undefined, now = Date.now()): VerifiedSignature<K> {
   const auth = headerValue(req.headers, 'authorization');
   if (!auth) throw new KvsApiError('MissingAuthenticationTokenException', 'Missing Authentication Token.');
   const m = AUTH_RE.exec(auth);
   if (!m) throw new KvsApiError('IncompleteSignatureException', 'The Authorization header is not a valid AWS4-HMAC-SHA256 signature.');
   const [, accessKeyId, date, region, service, signedHeaders, signature] = m as unknown as [string, string, string, string, string, string, string];
-  const secret = keys[accessKeyId];
-  if (secret === undefined) {
+  const found = lookup(accessKeyId);
+  if (found === undefined) {
     throw new KvsApiError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   }
   const amzDate = headerValue(req.headers, 'x-amz-date');
@@ -69,7 +82,9 @@ export function verifySignature(req: SignedRequest, keys: AccessKeys, now = Date
     throw denied('X-Amz-Date is missing or does not match the credential scope.');
   }
   const signedAt = Date.UTC(+amzDate.slice(0, 4), +amzDate.slice(4, 6) - 1, +amzDate.slice(6, 8), +amzDate.slice(9, 11), +amzDate.slice(11, 13), +amzDate.slice(13, 15));
-  if (Math.abs(now - signedAt) > MAX_SKEW_MS) throw denied('Signature expired: X-Amz-Date is more than 15 minutes from the server time.');
+  if (Math.abs(now - signedAt) > MAX_SKEW_MS) {
+    throw denied(`Signature expired: ${amzDate} is now earlier or later than ${new Date(now - MAX_SKEW_MS).toISOString()} .. ${new Date(now + MAX_SKEW_MS).toISOString()} (5 minutes of the server time; check the clock).`);
+  }
 
   const names = signedHeaders.split(';');
   if (!names.includes('host')) throw denied('The host header must be signed.');
@@ -80,10 +95,10 @@ export function verifySignature(req: SignedRequest, keys: AccessKeys, now = Date
   const canonicalRequest = [req.method, path || '/', canonicalQuery(q < 0 ? '' : req.url.slice(q + 1)), canonicalHeaders, signedHeaders, payload].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
+  const key = hmac(hmac(hmac(hmac(`AWS4${found.secretAccessKey}`, date), region), service), 'aws4_request');
   const expected = hmac(key, stringToSign);
   if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
     throw denied('The request signature we calculated does not match the signature you provided.');
   }
-  return accessKeyId;
+  return { key: found, signature, signedAtMs: signedAt };
 }

@@ -9,7 +9,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KvsApiError, invalidArgument } from '../../errors.js';
-import { verifySignature } from '../auth/sigv4-verifier.js';
 import type { ServiceContext } from '../context.js';
 import { type Ack, IngestSession } from './ingest-session.js';
 
@@ -40,11 +39,14 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
   let streamName: string;
   let accessKeyId: string | undefined;
   try {
-    if (ctx.config.accessKeys) {
-      accessKeyId = verifySignature({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers }, ctx.config.accessKeys);
-    }
     const name = header(req, 'x-amzn-stream-name');
     const arn = header(req, 'x-amzn-stream-arn');
+    const signer = ctx.auth.check(
+      { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, remoteAddress: req.socket.remoteAddress },
+      'PutMedia',
+      { StreamName: name, StreamARN: arn },
+    );
+    accessKeyId = signer?.accessKeyId;
     if (!name && !arn) throw invalidArgument('x-amzn-stream-name or x-amzn-stream-arn is required.');
     const stream = ctx.streams.resolve({ StreamName: name, StreamARN: arn });
     streamName = stream.name;

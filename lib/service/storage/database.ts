@@ -70,6 +70,29 @@ const MIGRATIONS: readonly string[] = [
   -- The data key a fragment is sealed with; NULL: stored in the clear (written before encryption).
   ALTER TABLE fragments ADD COLUMN key_id INTEGER;
   `,
+  `
+  -- Identities (lib/service/auth/identities.ts): secrets sealed by the keyring, tokens hashed.
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    access_key_id TEXT NOT NULL UNIQUE,
+    secret BLOB NOT NULL,
+    key_version INTEGER NOT NULL,
+    policy TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+  );
+  CREATE TABLE sessions (
+    access_key_id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    key_version INTEGER NOT NULL,
+    token_sha256 TEXT NOT NULL,
+    policy TEXT,
+    expires_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+  );
+  CREATE INDEX sessions_user ON sessions (user_name);
+  `,
 ];
 
 /** The schema version this code expects (`PRAGMA user_version`). */
