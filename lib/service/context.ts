@@ -7,6 +7,7 @@ import type { IngestBudget } from './ingest/ingest-budget.js';
 import type { LiveHub } from './media/live-hub.js';
 import type { Authorizer } from './auth/authorizer.js';
 import type { IdentityStore } from './auth/identities.js';
+import type { RateLimiter } from './limits/rate-limiter.js';
 
 export interface ServiceLimits {
   /** Largest fragment accepted by PutMedia, bytes (service: 50 MB, error 4001). */
@@ -31,6 +32,10 @@ export interface ServiceLimits {
   headersTimeoutMs: number;
   /** The body of a request other than PutMedia must arrive within this, ms. */
   requestBodyTimeoutMs: number;
+  /** Requests per second per stream and operation (ClientLimitExceededException beyond); 0: no limit. */
+  streamRequestsPerSecond: number;
+  /** ...with bursts of up to this many. */
+  streamRequestBurst: number;
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -45,6 +50,8 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   liveBufferMs: 5 * 60_000,
   headersTimeoutMs: 10_000,
   requestBodyTimeoutMs: 10_000,
+  streamRequestsPerSecond: 50,
+  streamRequestBurst: 100,
 };
 
 export interface ServiceConfig {
@@ -66,4 +73,5 @@ export interface ServiceContext {
   /** Authentication and per-stream access: call `check` before serving a request. */
   auth: Authorizer;
   identities: IdentityStore;
+  rateLimiter: RateLimiter;
 }

@@ -29,6 +29,7 @@ import type { AccessKeys } from './auth/sigv4-verifier.js';
 import { Authorizer, type OperationTarget } from './auth/authorizer.js';
 import { IdentityStore } from './auth/identities.js';
 import { issueCredentials } from './auth/operations.js';
+import { RateLimiter } from './limits/rate-limiter.js';
 import { openDatabase } from './storage/database.js';
 import { FragmentStore } from './storage/fragment-store.js';
 import { DataKeys, IntegrityError } from './storage/fragment-cipher.js';
@@ -166,6 +167,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     config: { region, accountId, url: '', limits },
     auth,
     identities,
+    rateLimiter: new RateLimiter(limits.streamRequestsPerSecond, limits.streamRequestBurst),
     log,
     db,
     store,
@@ -251,6 +253,8 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
       name.charAt(0).toUpperCase() + name.slice(1),
       typeof body === 'object' && body !== null ? body : {},
     );
+    const stream = body.StreamName ?? body.StreamARN;
+    if (typeof stream === 'string') ctx.rateLimiter.take(name, stream);
     if (name === 'issueCredentials') {
       return reply.header('content-type', 'application/json').send(JSON.stringify(issueCredentials(ctx, signer, req.body)));
     }

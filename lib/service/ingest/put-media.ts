@@ -47,6 +47,7 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
       { StreamName: name, StreamARN: arn },
     );
     accessKeyId = signer?.accessKeyId;
+    if (name || arn) ctx.rateLimiter.take('putMedia', (name || arn)!);
     if (!name && !arn) throw invalidArgument('x-amzn-stream-name or x-amzn-stream-arn is required.');
     const stream = ctx.streams.resolve({ StreamName: name, StreamARN: arn });
     streamName = stream.name;
