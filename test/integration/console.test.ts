@@ -14,12 +14,8 @@ import { clusterElement } from '../../lib/mkv/fragments.js';
 import { putMedia } from '../../lib/producer/put-media-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { h264Fragments } from '../helpers/media.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-];
 const STREAM = 'console-cam';
 const HISTORY_S = 12; // fragments already in the past when the test starts
 

@@ -91,7 +91,11 @@ export function verifySignature<K extends SigningKey>(req: SignedRequest, lookup
   const canonicalHeaders = names.map((n) => `${n}:${headerValue(req.headers, n) ?? ''}\n`).join('');
   const q = req.url.indexOf('?');
   const path = q < 0 ? req.url : req.url.slice(0, q);
-  const payload = headerValue(req.headers, 'x-amz-content-sha256') ?? req.bodySha256 ?? EMPTY_SHA256;
+  const claimed = headerValue(req.headers, 'x-amz-content-sha256');
+  if (claimed !== undefined && req.bodySha256 !== undefined && claimed !== 'UNSIGNED-PAYLOAD' && claimed !== req.bodySha256) {
+    throw denied('The x-amz-content-sha256 header does not match the body received.');
+  }
+  const payload = claimed ?? req.bodySha256 ?? EMPTY_SHA256;
   const canonicalRequest = [req.method, path || '/', canonicalQuery(q < 0 ? '' : req.url.slice(q + 1)), canonicalHeaders, signedHeaders, payload].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');

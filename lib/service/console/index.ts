@@ -2,7 +2,9 @@
  * The web console at `/`: plain HTML + ES modules + CSS served from the source tree
  * (`lib/service/console/static/`, no build step) and hls.js from node_modules. Its JSON calls go to
  * the server's own operations (`POST /listStreams`, `/listFragments`, `/getHLSStreamingSessionURL`,
- * `/getClip`), unsigned, so it works when the server checks no signatures.
+ * `/getClip`), unsigned on an open server; on a server with users the console signs in with an
+ * access key, trades it for temporary credentials (`/issueCredentials`) and signs every call
+ * with those (static/sigv4.js).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,14 +1,69 @@
-// openkvs web console: stream list, live view, fragment timeline, history playback, clip download.
+// openkvs web console: sign-in, stream list, live view, fragment timeline, history playback, clip download.
+import { canSign, signedHeaders } from './sigv4.js';
+
 const HOUR = 3_600_000;
 const HISTORY_WINDOW = 10 * 60_000; // an ON_DEMAND session covers this much after the clicked time
 const $ = (id) => document.getElementById(id);
 
-/** Calls a JSON operation of the server (unsigned). */
+// ---- sign-in ----
+// A server with users wants signed requests. Signing in trades the access key for temporary
+// credentials (1 hour, issueCredentials); only those are kept, in this tab's sessionStorage. When
+// they expire, or the server refuses them, the sign-in form comes back.
+const SESSION_KEY = 'openkvs-session';
+const AUTH_ERRORS = new Set(['MissingAuthenticationTokenException', 'ExpiredTokenException', 'UnrecognizedClientException', 'InvalidSignatureException']);
+let session = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+
+async function rawCall(op, body, creds) {
+  const text = JSON.stringify(body);
+  const headers = creds ? await signedHeaders(creds, `/${op}`, text) : { 'content-type': 'application/json' };
+  return fetch(`/${op}`, { method: 'POST', headers, body: text });
+}
+
+async function errorOf(res) {
+  const err = await res.json().catch(() => ({}));
+  const e = new Error(`${res.headers.get('x-amzn-errortype') ?? res.status}: ${err.Message ?? res.statusText}`);
+  e.code = res.headers.get('x-amzn-errortype');
+  return e;
+}
+
+function showSignIn(message) {
+  session = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  $('signin').hidden = false;
+  $('signin-error').textContent = canSign() ? message ?? '' : 'Signing needs a secure page: open the console over https (openkvs serve --tls auto) or on localhost.';
+  $('signout').hidden = true;
+}
+
+$('signin-form').onsubmit = async (ev) => {
+  ev.preventDefault();
+  const creds = { accessKeyId: $('signin-key').value.trim(), secretAccessKey: $('signin-secret').value.trim() };
+  try {
+    const res = await rawCall('issueCredentials', { DurationSeconds: 3600 }, creds);
+    if (!res.ok) throw await errorOf(res);
+    const { Credentials: c } = await res.json();
+    session = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiresMs: c.Expiration * 1000, user: creds.accessKeyId };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    $('signin-secret').value = '';
+    $('signin').hidden = true;
+    $('signout').hidden = false;
+    route();
+  } catch (e) {
+    $('signin-error').textContent = String(e.message ?? e);
+  }
+};
+$('signout').onclick = () => showSignIn('Signed out.');
+
+/** Calls a JSON operation of the server, signed when signed in. */
 async function call(op, body) {
-  const res = await fetch(`/${op}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (session && session.expiresMs <= Date.now()) {
+    showSignIn('Your session expired: sign in again.');
+    throw new Error('ExpiredTokenException: the session expired');
+  }
+  const res = await rawCall(op, body, session);
   if (!res.ok) {
-    const err = await res.json().catch(() => ({}));
-    throw new Error(`${res.headers.get('x-amzn-errortype') ?? res.status}: ${err.Message ?? res.statusText}`);
+    const e = await errorOf(res);
+    if (AUTH_ERRORS.has(e.code)) showSignIn(e.code === 'ExpiredTokenException' ? 'Your session expired: sign in again.' : session ? e.message : '');
+    throw e;
   }
   return res;
 }
@@ -194,4 +249,5 @@ function route() {
   }
 }
 window.addEventListener('hashchange', route);
+$('signout').hidden = !session;
 route();
