@@ -91,6 +91,7 @@ export type StreamConfigErrorCode =
   | 'THROTTLED'
   | 'CONFLICT'
   | 'NETWORK_ERROR'
+  | 'UNTRUSTED_CERTIFICATE'
   | 'SERVICE_ERROR';
 
 export interface StreamConfigErrorOptions extends OpenKvsErrorOptions {
@@ -159,6 +160,7 @@ export class RelayConfigError extends OpenKvsError<RelayConfigErrorCode> {}
  * - `CONSUMER_BAD_CHECKPOINT`: a stored checkpoint or continuation token the service refuses.
  * - `CONSUMER_MALFORMED_MEDIA`: the media is not the Matroska the service sends.
  * - `CONSUMER_STREAM_ERROR`: the service stopped the stream with an error tag.
+ * - `CONSUMER_UNTRUSTED_CERTIFICATE`: the https endpoint's certificate is not trusted (`caCert`).
  * - `CONSUMER_REQUEST_FAILED`: any other failed request (retryable when the service says so).
  * - `CONSUMER_DECODE_FAILED`, `CONSUMER_UNSUPPORTED_CODEC`: the video decoder.
  * - `CONSUMER_CHECKPOINT_STORE`: the checkpoint store could not be read or written.
@@ -170,6 +172,7 @@ export type ConsumerErrorCode =
   | 'CONSUMER_BAD_CHECKPOINT'
   | 'CONSUMER_MALFORMED_MEDIA'
   | 'CONSUMER_STREAM_ERROR'
+  | 'CONSUMER_UNTRUSTED_CERTIFICATE'
   | 'CONSUMER_REQUEST_FAILED'
   | 'CONSUMER_DECODE_FAILED'
   | 'CONSUMER_UNSUPPORTED_CODEC'

@@ -42,6 +42,7 @@ export interface PipelineEvents {
 
 const PipelineOptionsSchema = z.strictObject({
   endpoint: z.string().url().optional(),
+  caCert: z.string().min(1).optional(),
   region: z.string().min(1).optional(),
   credentials: z.any().optional(),
   credentialsRefresh: z
@@ -58,6 +59,12 @@ const PipelineOptionsSchema = z.strictObject({
 export interface PipelineOptions {
   /** Endpoint for every kvssink (openkvs server or a custom one); default: AWS. */
   endpoint?: string;
+  /**
+   * CA certificate (PEM file or directory of hashed certificates) every kvssink trusts for an
+   * https endpoint (its `ca-cert`); default KVSSINK_CA_CERT_PATH, AWS_KVS_CACERT_PATH or
+   * AWS_CA_BUNDLE, else the system store.
+   */
+  caCert?: string;
   /** Region for every kvssink. */
   region?: string;
   /**
@@ -171,6 +178,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.sinks = this.native.elementsOfFactory('kvssink');
     for (const sink of this.sinks) {
       if (options.endpoint) this.native.setProperty(sink, 'endpoint', options.endpoint);
+      if (options.caCert) this.native.setProperty(sink, 'ca-cert', options.caCert);
       if (options.region) this.native.setProperty(sink, 'aws-region', options.region);
       if (options.stopTimeoutSeconds !== undefined) this.native.setProperty(sink, 'stop-stream-timeout', options.stopTimeoutSeconds);
     }

@@ -3,8 +3,11 @@
 # incrementally. (node-gyp owns build/; the CMake builds live in cmake-build/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
+# binding.gyp lists the sources when configured: configure again when a file is added or removed.
+sources=$(ls -1 native/*.cpp gst-plugin/src/kvs/*.cpp 2>/dev/null)
+if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ] || [ "$sources" != "$(cat build/sources.list 2>/dev/null)" ]; then
   npx --no-install node-gyp configure >/dev/null
+  printf '%s' "$sources" >build/sources.list
 fi
 log=$(mktemp)
 if ! npx --no-install node-gyp build -j "$(nproc)" >"$log" 2>&1; then

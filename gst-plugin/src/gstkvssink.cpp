@@ -5,9 +5,10 @@
  * Kinesis Video Streams stream with PutMedia, or to any compatible endpoint (the openkvs
  * server). It is a drop-in for the AWS element of the same name: same pads, caps, properties
  * and environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
- * AWS_DEFAULT_REGION, CONTROL_PLANE_URI, KVSSINK_CA_CERT_PATH). It also accepts byte-stream
- * H.264/H.265, takes an `endpoint` property and AWS shared credential profiles, posts its
- * progress as element messages, and posts EOS only once the last fragment is persisted.
+ * AWS_DEFAULT_REGION, CONTROL_PLANE_URI, KVSSINK_CA_CERT_PATH; also AWS_KVS_CACERT_PATH and
+ * AWS_CA_BUNDLE). It accepts byte-stream H.264/H.265, takes `endpoint` and `ca-cert` properties and AWS shared
+ * credential profiles, posts its progress as element messages, and posts EOS only once the last
+ * fragment is persisted.
  *
  * |[
  * gst-launch-1.0 -e v4l2src ! videoconvert ! x264enc tune=zerolatency key-int-max=45 ! h264parse ! \
@@ -27,7 +28,8 @@
  *
  * Fatal errors are posted with GST_ELEMENT_ERROR_WITH_DETAILS; the details structure
  * `kvssink-error-details` carries http-status, service-code, error-id, retryable and, when
- * known, fragment-timecode.
+ * known, fragment-timecode. An https endpoint whose certificate is not trusted (or fails host
+ * verification) is fatal at once, as RESOURCE/OPEN_WRITE naming the endpoint and `ca-cert`.
  */
 #include "gstkvssink.h"
 
@@ -53,6 +55,7 @@
 #include "kvs/nal.h"
 #include "kvs/store.h"
 #include "kvs/stream.h"
+#include "kvs/tls.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_kvs_sink_debug);
 #define GST_CAT_DEFAULT gst_kvs_sink_debug
@@ -145,6 +148,7 @@ enum {
   PROP_ALLOW_CREATE_STREAM,
   PROP_ENDPOINT,
   PROP_PROFILE,
+  PROP_CA_CERT,
 };
 
 /// The properties, as set by the application.
@@ -190,6 +194,7 @@ struct Settings {
   gboolean allowCreateStream = DEFAULT_ALLOW_CREATE_STREAM;
   std::string endpoint;
   std::string profile;
+  std::string caCert;
 };
 
 /// One queued frame, ready to package.
@@ -307,7 +312,9 @@ static void post_fatal(GstKvsSink* sink, const kvs::StreamError& e) {
                                             G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, nullptr);
   if (e.fragmentTimecode) gst_structure_set(details, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
   GError* err;
-  if (e.httpStatus == 401 || e.httpStatus == 403) {
+  if (e.tls) {
+    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE, e.message.c_str());
+  } else if (e.httpStatus == 401 || e.httpStatus == 403) {
     err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, e.message.c_str());
   } else if (e.httpStatus == 404) {
     err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, e.message.c_str());
@@ -470,7 +477,7 @@ static bool ensure_started(GstKvsSink* sink) {
   ss.replayDuration = std::chrono::seconds(std::min(s.replayDuration, s.bufferDuration));
   ss.connectTimeoutMs = static_cast<long>(s.connectionTimeout) * 1000;
   ss.completionTimeoutMs = static_cast<long>(s.completionTimeout) * 1000;
-  if (const char* ca = g_getenv("KVSSINK_CA_CERT_PATH")) ss.caCertPath = ca;
+  ss.caCertPath = kvs::resolveCaCertPath(s.caCert);
   ss.rotationPeriod = std::chrono::minutes(40);
   if (const char* r = g_getenv("KVSSINK_CONNECTION_ROTATION_SECONDS")) {
     guint64 secs = g_ascii_strtoull(r, nullptr, 10);
@@ -1155,6 +1162,7 @@ static void gst_kvs_sink_set_property(GObject* object, guint prop_id, const GVal
     case PROP_ALLOW_CREATE_STREAM: s.allowCreateStream = g_value_get_boolean(value); break;
     case PROP_ENDPOINT: set_string(s.endpoint, value, ""); break;
     case PROP_PROFILE: set_string(s.profile, value, ""); credentialsChanged = true; break;
+    case PROP_CA_CERT: set_string(s.caCert, value, ""); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   g_mutex_unlock(&sink->settings_lock);
@@ -1220,6 +1228,7 @@ static void gst_kvs_sink_get_property(GObject* object, guint prop_id, GValue* va
     case PROP_ALLOW_CREATE_STREAM: g_value_set_boolean(value, s.allowCreateStream); break;
     case PROP_ENDPOINT: g_value_set_string(value, s.endpoint.empty() ? nullptr : s.endpoint.c_str()); break;
     case PROP_PROFILE: g_value_set_string(value, s.profile.empty() ? nullptr : s.profile.c_str()); break;
+    case PROP_CA_CERT: g_value_set_string(value, s.caCert.empty() ? nullptr : s.caCert.c_str()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   g_mutex_unlock(&sink->settings_lock);
@@ -1371,6 +1380,10 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       nullptr, RW_FLAGS);
   str(PROP_PROFILE, "profile", "Profile",
       "AWS shared credentials/config profile (default: AWS_PROFILE when set).", nullptr, RW_PLAYING_FLAGS);
+  str(PROP_CA_CERT, "ca-cert", "CA certificate",
+      "CA certificate file (PEM) or directory of hashed certificates used to verify the endpoint's TLS certificate "
+      "(default: KVSSINK_CA_CERT_PATH, AWS_KVS_CACERT_PATH or AWS_CA_BUNDLE, else the system store).",
+      nullptr, RW_FLAGS);
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);

@@ -17,6 +17,7 @@ export interface ConsumeCommandOptions {
   streamName: string;
   endpoint?: string;
   region?: string;
+  caCert?: string;
   start: string;
   end?: string;
   frames: boolean;
@@ -65,6 +66,7 @@ const source = (o: ConsumeCommandOptions) => ({
   streamName: o.streamName,
   ...(o.endpoint ? { endpoint: o.endpoint } : {}),
   ...(o.region ? { region: o.region } : {}),
+  ...(o.caCert ? { caCert: o.caCert } : {}),
 });
 
 export async function runConsume(o: ConsumeCommandOptions): Promise<number> {

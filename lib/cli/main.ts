@@ -195,9 +195,10 @@ program
   .requiredOption('--stream-name <name>', 'the stream to upload to (created if missing)')
   .option('--endpoint <url>', 'openkvs server or custom endpoint (default: AWS)')
   .option('--region <region>', 'AWS region')
+  .option('--ca-cert <file>', 'CA certificate to trust for an https endpoint (default: AWS_CA_BUNDLE, else the system store)')
   .option('--retention <hours>', 'retention when the stream is created', (v: string) => Number(v), 24)
   .option('--no-create', 'fail instead of creating a missing stream')
-  .action(async (flags: { source: string; streamName: string; endpoint?: string; region?: string; retention: number; create: boolean }) => {
+  .action(async (flags: { source: string; streamName: string; endpoint?: string; region?: string; caCert?: string; retention: number; create: boolean }) => {
     process.exitCode = await runStream({
       source: flags.source,
       streamName: flags.streamName,
@@ -205,6 +206,7 @@ program
       create: flags.create,
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.caCert ? { caCert: flags.caCert } : {}),
     });
   });
 
@@ -222,6 +224,7 @@ program
   .option('--count <n>', 'stop after this many frames', count)
   .option('--endpoint <url>', 'openkvs server or custom endpoint (default: AWS)')
   .option('--region <region>', 'AWS region')
+  .option('--ca-cert <file>', 'CA certificate to trust for an https endpoint (default: AWS_CA_BUNDLE, else the system store)')
   .option('--quiet', 'no progress line', false)
   .action(async (flags: Omit<ConsumeCommandOptions, 'streamName' | 'everyMs'> & { stream: string; every: string }) => {
     const { stream, every, ...rest } = flags;

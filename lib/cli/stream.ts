@@ -13,6 +13,7 @@ export interface StreamCommandOptions {
   streamName: string;
   endpoint?: string;
   region?: string;
+  caCert?: string;
   retentionHours: number;
   create: boolean;
 }
@@ -36,11 +37,16 @@ export async function runStream(o: StreamCommandOptions): Promise<number> {
       streamName: o.streamName,
       ...(o.endpoint ? { endpoint: o.endpoint } : {}),
       ...(o.region ? { region: o.region } : {}),
+      ...(o.caCert ? { caCert: o.caCert } : {}),
       dataRetentionInHours: o.retentionHours,
       mediaType: 'video/h264',
     });
   }
-  const p = new Pipeline(description, { ...(o.endpoint ? { endpoint: o.endpoint } : {}), ...(o.region ? { region: o.region } : {}) });
+  const p = new Pipeline(description, {
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(o.region ? { region: o.region } : {}),
+    ...(o.caCert ? { caCert: o.caCert } : {}),
+  });
   const tty = process.stdout.isTTY;
   p.on('stats', (s) => process.stdout.write(tty ? `\r${progressLine(s)}\x1b[K` : `${progressLine(s)}\n`));
   p.on('error', (e) => process.stderr.write(`\n${e.fatal ? 'error' : 'warning'}: ${e.message} (${e.code})\n`));

@@ -10,6 +10,7 @@ import { KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { z } from 'zod';
 import { type CredentialsOption, type CredentialsProvider, toProvider } from '../credentials/credentials.js';
 import { ConsumerError, OpenKvsError } from '../errors.js';
+import { isUntrustedCertificate, sdkTlsSettings, TRUST_HINT } from '../tls-trust.js';
 
 /** Which stream, where, and as whom. */
 export interface StreamSource {
@@ -21,6 +22,8 @@ export interface StreamSource {
   region?: string;
   /** Static values, a provider, a `{ profile }`, or (default) the AWS provider chain. */
   credentials?: CredentialsOption;
+  /** CA certificate (PEM file) to trust for an https endpoint; default AWS_CA_BUNDLE, else Node's store. */
+  caCert?: string;
 }
 
 export const streamSourceShape = {
@@ -29,6 +32,7 @@ export const streamSourceShape = {
   endpoint: z.url().optional(),
   region: z.string().min(1).optional(),
   credentials: z.custom<CredentialsOption>(() => true).optional(),
+  caCert: z.string().min(1).optional(),
 };
 
 export const hasStream = [(o: { streamName?: string; streamArn?: string }) => !!(o.streamName || o.streamArn), { message: 'expected streamName or streamArn' }] as const;
@@ -54,6 +58,7 @@ export class MediaClients {
   private readonly region: string;
   private readonly credentials: CredentialsProvider;
   private readonly control: KinesisVideoClient;
+  private readonly tls: ReturnType<typeof sdkTlsSettings>;
 
   constructor(source: StreamSource) {
     this.source = source;
@@ -63,11 +68,16 @@ export class MediaClients {
     } catch (err) {
       throw toConsumerError(err, `credentials for ${streamLabel(source)}`);
     }
+    try {
+      this.tls = sdkTlsSettings(source.caCert);
+    } catch (err) {
+      throw new ConsumerError('CONSUMER_INVALID_OPTIONS', `caCert: ${(err as Error).message}`, { cause: err });
+    }
     this.control = new KinesisVideoClient(this.config(source.endpoint));
   }
 
   private config(endpoint: string | undefined) {
-    return { region: this.region, credentials: this.credentials, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) };
+    return { region: this.region, credentials: this.credentials, maxAttempts: 1, ...this.tls, ...(endpoint ? { endpoint } : {}) };
   }
 
   /** The data endpoint for one API, asked afresh (it may move; AWS asks callers to refresh it). */
@@ -111,6 +121,9 @@ const RETRYABLE_ERRORS = new Set(['ClientLimitExceededException', 'ConnectionLim
 /** An SDK, network or parser failure as a `ConsumerError` saying what was being done. */
 export function toConsumerError(err: unknown, doing: string): ConsumerError {
   if (err instanceof ConsumerError) return err;
+  if (isUntrustedCertificate(err)) {
+    return new ConsumerError('CONSUMER_UNTRUSTED_CERTIFICATE', `${doing}: the server certificate is not trusted (${(err as Error).message}): ${TRUST_HINT}`, { cause: err });
+  }
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number }; $fault?: string };
   const name = e?.name ?? 'Error';
   const message = `${doing}: ${name === 'Error' ? '' : `${name}: `}${e?.message ?? String(err)}`;

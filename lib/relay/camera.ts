@@ -21,6 +21,7 @@ export interface RelayConnection {
   endpoint?: string;
   region?: string;
   credentials?: RelayCredentials;
+  caCert?: string;
 }
 
 export interface CameraStatus {
@@ -179,6 +180,7 @@ export class Camera extends EventEmitter<CameraEvents> {
       p = new Pipeline(cameraDescription(this.config, codec, audio), {
         ...(this.connection.endpoint ? { endpoint: this.connection.endpoint } : {}),
         ...(this.connection.region ? { region: this.connection.region } : {}),
+        ...(this.connection.caCert ? { caCert: this.connection.caCert } : {}),
         credentials: toCredentialsOption(this.connection.credentials),
         stopTimeoutSeconds: 10,
       });

@@ -49,6 +49,8 @@ export interface BackoffConfig {
 export interface RelayConfig {
   /** Control-plane endpoint (an openkvs server); omitted: AWS in `region`. */
   endpoint?: string;
+  /** CA certificate (PEM) to trust for an https endpoint; omitted: AWS_CA_BUNDLE or the system store. */
+  caCert?: string;
   region?: string;
   /** Omitted: the AWS provider chain. */
   credentials?: RelayCredentials;
@@ -60,7 +62,7 @@ const NAME = /^[a-zA-Z0-9_.-]{1,64}$/;
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
 const PROPERTY = /^[a-z][a-z0-9-]*$/;
 /** Set by the relay itself; a `sink` entry would contradict the camera's own fields. */
-const RESERVED_SINK_PROPERTIES = ['name', 'stream-name', 'endpoint', 'aws-region', 'access-key', 'secret-key', 'session-token'];
+const RESERVED_SINK_PROPERTIES = ['name', 'stream-name', 'endpoint', 'ca-cert', 'aws-region', 'access-key', 'secret-key', 'session-token'];
 
 const isUrl = (value: string, protocols: string[]): boolean => {
   try {
@@ -121,6 +123,7 @@ const cameraSchema = z.strictObject({
 
 const configSchema = z.strictObject({
   endpoint: z.string().refine((u) => isUrl(u, ['http:', 'https:']), 'expected an http:// or https:// URL').optional(),
+  caCert: z.string().min(1).optional(),
   region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'expected a region such as us-east-1').optional(),
   credentials: credentialsSchema.optional(),
   backoff: z

@@ -26,6 +26,7 @@ const connectionOf = (c: RelayConfig): RelayConnection => ({
   ...(c.endpoint ? { endpoint: c.endpoint } : {}),
   ...(c.region ? { region: c.region } : {}),
   ...(c.credentials ? { credentials: c.credentials } : {}),
+  ...(c.caCert ? { caCert: c.caCert } : {}),
 });
 
 export class Relay extends EventEmitter<RelayEvents> {

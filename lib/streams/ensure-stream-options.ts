@@ -17,6 +17,8 @@ export interface EnsureStreamOptions {
   region?: string;
   /** By default the AWS provider chain. */
   credentials?: CredentialsOption;
+  /** CA certificate (PEM file) to trust for an https endpoint; default AWS_CA_BUNDLE, else Node's store. */
+  caCert?: string;
   /** 0-87 600 hours; 0 keeps no data. Left as it is on an existing stream when omitted. */
   dataRetentionInHours?: number;
   /** Added or overwritten; tags not named here are left alone. */
@@ -51,6 +53,7 @@ const schema = z.strictObject({
   endpoint: z.string().refine(isHttpUrl).optional(),
   region: z.string().min(1).max(64).regex(REGION).optional(),
   credentials: z.unknown().optional(),
+  caCert: z.string().min(1).optional(),
   dataRetentionInHours: z.number().int().min(0).max(MAX_RETENTION_HOURS).optional(),
   tags: z
     .record(z.string().min(1).max(128).regex(TAG_CHARSET), z.string().max(256).regex(TAG_CHARSET))
@@ -67,6 +70,7 @@ const OPTION_NAMES = Object.keys(schema.shape);
 const EXPECTED: Record<string, string> = {
   streamName: 'a string of 1-256 characters [a-zA-Z0-9_.-]',
   endpoint: 'an http:// or https:// URL',
+  caCert: 'the path of a PEM file',
   region: 'a region name such as us-east-1 (1-64 characters [a-z0-9-])',
   dataRetentionInHours: `an integer number of hours from 0 to ${MAX_RETENTION_HOURS}`,
   tags: `an object of at most ${MAX_TAGS} tags, string to string`,

@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-kinesis-video';
 import { toProvider } from '../credentials/credentials.js';
 import { StreamConfigError } from '../errors.js';
+import { sdkTlsSettings } from '../tls-trust.js';
 import { type EnsureStreamOptions, parseEnsureStreamOptions } from './ensure-stream-options.js';
 import { exceptionName, toStreamConfigError } from './stream-config-errors.js';
 
@@ -278,9 +279,16 @@ export async function ensureStream(options: EnsureStreamOptions): Promise<Ensure
   const opts = parseEnsureStreamOptions(options);
   const credentials = toProvider(opts.credentials);
   const region = resolveRegion(opts);
+  let tls: ReturnType<typeof sdkTlsSettings>;
+  try {
+    tls = sdkTlsSettings(opts.caCert);
+  } catch (err) {
+    throw new StreamConfigError('INVALID_ARGUMENT', `Invalid ensureStream option caCert: ${(err as Error).message}`, { cause: err });
+  }
   const client = new KinesisVideoClient({
     ...(region !== undefined && { region }),
     ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
+    ...tls,
     credentials,
   });
   try {

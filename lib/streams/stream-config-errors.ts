@@ -4,6 +4,7 @@
  * service's exception name as `serviceCode`, the SDK error as `cause`.
  */
 import { OpenKvsError, StreamConfigError, type StreamConfigErrorCode } from '../errors.js';
+import { isUntrustedCertificate, TRUST_HINT } from '../tls-trust.js';
 
 const BY_EXCEPTION: Record<string, [StreamConfigErrorCode, boolean]> = {
   ResourceNotFoundException: ['STREAM_NOT_FOUND', false],
@@ -59,6 +60,9 @@ export function toStreamConfigError(err: unknown, action: string, streamName: st
       `${where}: no region. Pass region, or set AWS_REGION (or a region in the AWS config file).`,
       { cause: err },
     );
+  }
+  if (isUntrustedCertificate(err)) {
+    return new StreamConfigError('UNTRUSTED_CERTIFICATE', `${where}: the server certificate is not trusted (${text}): ${TRUST_HINT}`, { cause: err });
   }
   if (status === undefined) {
     // No HTTP response: the endpoint could not be reached (refused, reset, DNS, timeout).

@@ -11,6 +11,7 @@ import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-a
 import { KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { sdkTlsSettings } from '../../lib/tls-trust.js';
 import { type OpenKvsServer, type ServerOptions, startServer } from '../../lib/service/server.js';
 
 export const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -23,8 +24,9 @@ export interface Clients {
   archived: KinesisVideoArchivedMediaClient;
 }
 
-export function clientsFor(url: string): Clients {
-  const config = { endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1 };
+/** SDK clients of a server; `caCert` is the certificate to trust when it serves https. */
+export function clientsFor(url: string, caCert?: string): Clients {
+  const config = { endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1, ...sdkTlsSettings(caCert) };
   return {
     kv: new KinesisVideoClient(config),
     media: new KinesisVideoMediaClient(config),
@@ -43,7 +45,7 @@ export interface TestServer extends Clients {
 export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const server = await startServer({ port: 0, logLevel: 'silent', ...options, dataDir });
-  const clients = clientsFor(server.url);
+  const clients = clientsFor(server.url, server.tlsCertFile);
   return {
     ...clients,
     server,

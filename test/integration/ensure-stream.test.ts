@@ -176,7 +176,7 @@ describe('option validation', () => {
 
   it('refuses unknown options, naming them', async () => {
     expect(await invalid({ ...base, streamName: 'x', retentionHours: 5 })).toBe(
-      'Unknown ensureStream option: retentionHours (known options: streamName, endpoint, region, credentials, ' +
+      'Unknown ensureStream option: retentionHours (known options: streamName, endpoint, region, credentials, caCert, ' +
         'dataRetentionInHours, tags, kmsKeyId, mediaType, deviceName).',
     );
   });

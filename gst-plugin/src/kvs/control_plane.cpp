@@ -1,7 +1,6 @@
 #include "kvs/control_plane.h"
 
 #include <curl/curl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 #include "kvs/text.h"
+#include "kvs/tls.h"
 
 namespace kvs {
 namespace {
@@ -234,7 +234,7 @@ ControlPlane::ControlPlane(ControlPlaneConfig config, CredentialProvider& creden
     config_.connectTimeoutMs = 5000;
     config_.completionTimeoutMs = 10000;
   }
-  if (config_.caCertPath.empty()) config_.caCertPath = envOr("KVSSINK_CA_CERT_PATH", "");
+  config_.caCertPath = resolveCaCertPath(config_.caCertPath);
   if (config_.userAgent.empty()) config_.userAgent = "kvssink";
 }
 
@@ -301,16 +301,7 @@ ControlPlane::Response ControlPlane::post(const std::string& operation, const st
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &onProgress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &config_.shouldAbort);
   }
-  if (parts.scheme == "https") {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-    if (!config_.caCertPath.empty()) {
-      struct stat st {};
-      const bool isDir = ::stat(config_.caCertPath.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-      curl_easy_setopt(c, isDir ? CURLOPT_CAPATH : CURLOPT_CAINFO, config_.caCertPath.c_str());
-    }
-  }
+  if (parts.scheme == "https") applyTlsOptions(c, config_.caCertPath);
 
   logTo(log_, LogLevel::Debug, operation + ": POST " + url);
   const auto started = std::chrono::steady_clock::now();
@@ -324,6 +315,15 @@ ControlPlane::Response ControlPlane::post(const std::string& operation, const st
                                          std::to_string(kMaxResponseBytes) + " bytes",
                           0);
   }
+  if (const TlsFailure tls = classifyTlsFailure(rc); tls != TlsFailure::None) {
+    // Not retried: the same certificate (or CA file) fails the same way every time.
+    const std::string message =
+        operation + ": " +
+        describeTlsFailure(tls, config_.endpoint, config_.caCertPath,
+                           errorBuffer[0] != '\0' ? std::string(errorBuffer) : std::string(curl_easy_strerror(rc)));
+    logTo(log_, LogLevel::Warning, message);
+    throw ControlPlaneError(message, ControlPlaneErrorKind::Tls, 0, "", false);
+  }
   if (rc != CURLE_OK) {
     std::string message = operation + ": POST " + url + " failed after " +
                           std::to_string(elapsedMs) + " ms: " + curl_easy_strerror(rc);
@@ -333,15 +333,6 @@ ControlPlane::Response ControlPlane::post(const std::string& operation, const st
     switch (rc) {
       case CURLE_OPERATION_TIMEDOUT:
         kind = ControlPlaneErrorKind::Timeout;
-        break;
-      case CURLE_PEER_FAILED_VERIFICATION:
-      case CURLE_SSL_CACERT_BADFILE:
-      case CURLE_SSL_CERTPROBLEM:
-      case CURLE_SSL_CRL_BADFILE:
-      case CURLE_SSL_ISSUER_ERROR:
-      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        kind = ControlPlaneErrorKind::Tls;
-        retryable = false;
         break;
       case CURLE_UNSUPPORTED_PROTOCOL:
       case CURLE_URL_MALFORMAT:

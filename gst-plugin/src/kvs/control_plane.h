@@ -36,8 +36,9 @@ struct ControlPlaneConfig {
   std::string userAgent;    // sent and signed as user-agent (§1.4)
   long connectTimeoutMs = 5000;
   long completionTimeoutMs = 10000;  // if < connectTimeoutMs, both revert to 5000/10000 (§3.3)
-  /// CA certificates for https: a directory (CURLOPT_CAPATH) or a file (CURLOPT_CAINFO).
-  /// Empty: KVSSINK_CA_CERT_PATH if set, else the system store.
+  /// CA certificates for https: a directory (CURLOPT_CAPATH) or a PEM file (CURLOPT_CAINFO).
+  /// Empty: KVSSINK_CA_CERT_PATH, AWS_KVS_CACERT_PATH, AWS_CA_BUNDLE, else the system store
+  /// (resolveCaCertPath in kvs/tls.h).
   std::string caCertPath;
   /// Polled while a call is in flight (about every second, and on every transfer progress);
   /// returning true aborts the call at once (a Network error). Lets a stopping element end a
@@ -51,7 +52,7 @@ enum class ControlPlaneErrorKind {
   Service,          // any other HTTP error status
   Timeout,          // connect or completion timeout
   Network,          // connection refused, DNS failure, reset, ...
-  Tls,              // certificate verification or TLS set-up failed
+  Tls,              // certificate verification or TLS set-up failed (kvs/tls.h TlsFailure)
   InvalidResponse,  // a success status with a body that is not the expected JSON
   Credentials,      // the credential provider failed
   Config,           // unusable endpoint (unsupported scheme, malformed URL)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kvs/tls.h"
+
 namespace kvs {
 
 namespace {
@@ -86,14 +88,8 @@ PutMediaConnection::PutMediaConnection(uint64_t id, const PutMediaConfig& config
   curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl_, CURLOPT_PRIVATE, this);
-  curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(curl_, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  if (!config.caCertPath.empty()) {
-    const auto& p = config.caCertPath;
-    bool pem = p.size() > 4 && p.compare(p.size() - 4, 4, ".pem") == 0;
-    curl_easy_setopt(curl_, pem ? CURLOPT_CAINFO : CURLOPT_CAPATH, p.c_str());
-  }
+  curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, errorBuffer_);
+  applyTlsOptions(curl_, config.caCertPath);
 }
 
 PutMediaConnection::~PutMediaConnection() {
@@ -111,6 +107,10 @@ void PutMediaConnection::resume() {
   if (!paused_) return;
   paused_ = false;
   curl_easy_pause(curl_, CURLPAUSE_CONT);
+}
+
+std::string PutMediaConnection::errorDetail(CURLcode result) const {
+  return errorBuffer_[0] != '\0' ? std::string(errorBuffer_) : std::string(curl_easy_strerror(result));
 }
 
 long PutMediaConnection::httpStatus() const {

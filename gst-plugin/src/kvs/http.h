@@ -32,7 +32,7 @@ struct PutMediaConfig {
   /// A finishing connection waits for PERSISTED acks before ending its body (retention > 0).
   bool waitForPersisted = true;
   long connectTimeoutMs = 5000;
-  std::string caCertPath;  // KVSSINK_CA_CERT_PATH: a directory, or a .pem file
+  std::string caCertPath;  // CA certificates to trust: a directory or a PEM file (kvs/tls.h); empty: the system store
 };
 
 class PutMediaConnection {
@@ -65,6 +65,8 @@ class PutMediaConnection {
   uint64_t bytesSent() const { return bytesSent_; }
   std::chrono::steady_clock::time_point openedAt() const { return openedAt_; }
   long httpStatus() const;
+  /// libcurl's description of why the transfer ended with `result` (its error buffer when set).
+  std::string errorDetail(CURLcode result) const;
   /// Set when an ERROR ack arrived: the connection is done for.
   bool errored() const { return errored_; }
   uint32_t errorId() const { return errorId_; }
@@ -87,6 +89,7 @@ class PutMediaConnection {
   LogSink log_;
   CURL* curl_ = nullptr;
   curl_slist* headers_ = nullptr;
+  char errorBuffer_[CURL_ERROR_SIZE] = {0};
   enum class Finish { None, AtBoundary, WhenDrained };
   bool paused_ = false;
   Finish finish_ = Finish::None;

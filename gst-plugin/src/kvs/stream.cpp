@@ -7,6 +7,7 @@
 
 #include "kvs/control_plane.h"
 #include "kvs/http.h"
+#include "kvs/tls.h"
 
 namespace kvs {
 
@@ -90,9 +91,11 @@ bool KvsStream::stop(bool drain, Clock::time_point deadline) {
 }
 
 void KvsStream::report(StreamError e) {
-  if (e.fatal) failed_ = true;
   logTo(log_, e.fatal ? LogLevel::Error : LogLevel::Warning, e.message);
   if (callbacks_.onError) callbacks_.onError(e);
+  // Only now: once failed() is true the element refuses buffers, and upstream then posts its own
+  // "data stream error", which must come after this error on the bus.
+  if (e.fatal) failed_ = true;
 }
 
 void KvsStream::run() {
@@ -150,7 +153,8 @@ bool KvsStream::startup() {
       if (abandoned()) return false;  // aborted because the element is stopping
       bool auth = e.httpStatus == 401 || e.httpStatus == 403;
       bool fatal = attempt >= 5 || (!e.retryable && !auth);
-      report({std::string("control plane: ") + e.what(), e.httpStatus, e.serviceCode, 0, !fatal, fatal, std::nullopt});
+      report({std::string("control plane: ") + e.what(), e.httpStatus, e.serviceCode, 0, !fatal, fatal, std::nullopt,
+              e.kind == ControlPlaneErrorKind::Tls});
       if (fatal) return false;
     } catch (const std::exception& e) {
       if (abandoned()) return false;
@@ -284,6 +288,7 @@ void KvsStream::upload() {
   };
 
   bool hasHeader = false;
+  bool reachedDataPlane = false;  // a PutMedia connection got an HTTP response
   for (;;) {
     if (failed_) break;
     const bool stopping = stopping_;
@@ -339,8 +344,18 @@ void KvsStream::upload() {
         conns.erase(it);
         continue;
       }
+      if (status > 0 || c.receivedAnyAck()) reachedDataPlane = true;
       // Dropped: every connection restarts from the rollback point (§8.2).
       std::string reason = result != CURLE_OK ? curl_easy_strerror(result) : "HTTP " + std::to_string(status);
+      // A refused certificate or unusable CA file fails the same way on every retry: fatal. A
+      // failed handshake is too, unless PutMedia worked before (then it is a network hiccup).
+      const TlsFailure tls = classifyTlsFailure(result);
+      if (tls != TlsFailure::None && (tls != TlsFailure::Handshake || !reachedDataPlane)) {
+        event(c.id(), "dropped", reason, status);
+        report({"PutMedia: " + describeTlsFailure(tls, dataEndpoint_, settings_.caCertPath, c.errorDetail(result)), 0,
+                "", 0, false, true, std::nullopt, true});
+        break;  // failed_ is set: the loop ends
+      }
       if (status == 401 || status == 403) {
         report({"PutMedia refused: HTTP " + std::to_string(status), status, "NotAuthorizedException", 0, true, false,
                 std::nullopt});

@@ -42,6 +42,7 @@ struct StreamSettings {
   std::chrono::nanoseconds replayDuration = std::chrono::seconds(40);
   long connectTimeoutMs = 5000;
   long completionTimeoutMs = 10000;
+  /// CA certificates to trust for https (kvs/tls.h); empty: the system store.
   std::string caCertPath;
   /// PutMedia connections are rotated after this long (AWS: ~40 min minus jitter).
   std::chrono::milliseconds rotationPeriod = std::chrono::minutes(40);
@@ -55,6 +56,9 @@ struct StreamError {
   bool retryable = false;
   bool fatal = false;
   std::optional<uint64_t> fragmentTimecode;
+  /// TLS failed: the endpoint's certificate is not trusted, the CA certificates are unusable,
+  /// or the handshake failed (kvs/tls.h). Such errors are fatal, never retried.
+  bool tls = false;
 };
 
 struct ConnectionEvent {
