@@ -61,6 +61,7 @@ async function prepare(m: PrepareMessage): Promise<void> {
         st.conn = await RawPutMedia.open({
           host: m.host,
           port: m.port,
+          security: m.security,
           streamName: st.spec.name,
           onAck: (ack, at) => onAck(st, ack, at),
         });

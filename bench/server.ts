@@ -11,7 +11,12 @@
  *   3. GetMedia live latency: frame written by the producer -> frame's bytes read by a live
  *      GetMedia (NOW) reader, with 1 and 50 readers on one stream.
  *
- * Flags: --quick, --only latency,capacity,getmedia, --steps 25,50,..., --step-seconds N,
+ * Each section runs once per security mode (--security off,on): `off` = plain HTTP, anonymous,
+ * no encryption at rest; `on` = HTTPS with the server's own certificate, every request
+ * SigV4-signed, fragments encrypted at rest (and decrypted for GetMedia). A last table compares
+ * the two. `--security at-rest` adds a run with encryption at rest only (plain, anonymous).
+ *
+ * Flags: --quick, --only latency,capacity,getmedia, --security off,on, --steps 25,50,..., --step-seconds N,
  * --warmup-seconds N, --latency-seconds N, --getmedia-seconds N, --readers 1,50, --workers N,
  * --no-refine, --server-prof DIR (run the capacity servers with --cpu-prof into DIR),
  * --server-node-args="ARGS" (extra node flags for the capacity servers), --server-log FILE,
@@ -31,6 +36,7 @@ import { createStream, createStreams } from './lib/kvs.js';
 import { CLIP_2MBPS, CLIP_4MBPS, type Clip, type ClipSpec, clipDescription, ensureClip, loadClip } from './lib/media.js';
 import { CpuMeter, MachineCpuMeter, MachineCpuSplitMeter, RssSampler } from './lib/proc.js';
 import type { FromWorker, ResultMessage, ToWorker, WorkerStream } from './lib/protocol.js';
+import { openRequest, postJson, requestHeaders, type SecurityMode } from './lib/security.js';
 import { type ServerProcess, startServerProcess } from './lib/server-process.js';
 import { fmtMs, fmtNum, formatTable, nowMs, numberList, sleep, summarize } from './lib/util.js';
 
@@ -48,6 +54,7 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    security: { type: 'string' },
     steps: { type: 'string' },
     'step-seconds': { type: 'string' },
     'warmup-seconds': { type: 'string' },
@@ -68,7 +75,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(
     [
-      'usage: node dist/bench/server.js [--quick] [--only latency,capacity,getmedia]',
+      'usage: node dist/bench/server.js [--quick] [--only latency,capacity,getmedia] [--security off,on]',
       '         [--steps 25,50,100,...] [--step-seconds 15] [--warmup-seconds 5]',
       '         [--latency-seconds 30] [--getmedia-seconds 15] [--readers 1,50] [--workers 2]',
       '         [--no-refine] [--server-prof DIR] [--server-node-args="--trace-gc ..."] [--server-log FILE]',
@@ -82,9 +89,11 @@ if (flags.help) {
 const quick = flags.quick;
 const cfg = {
   sections: new Set((flags.only ?? 'latency,capacity,getmedia').split(',').map((s) => s.trim())),
+  modes: (flags.security ?? 'off,on').split(',').map((s) => s.trim()) as SecurityMode[],
   steps: numberList(flags.steps ?? (quick ? '25,100,300' : '25,50,100,200,300,400,500,600,800,1000')),
   stepSeconds: Number(flags['step-seconds'] ?? (quick ? 8 : 15)),
-  warmupSeconds: Number(flags['warmup-seconds'] ?? (quick ? 3 : 5)),
+  // Long enough for every stream's connection (and TLS handshake) to settle before measuring.
+  warmupSeconds: Number(flags['warmup-seconds'] ?? (quick ? 4 : 6)),
   latencySeconds: Number(flags['latency-seconds'] ?? (quick ? 10 : 30)),
   getMediaSeconds: Number(flags['getmedia-seconds'] ?? (quick ? 8 : 15)),
   readers: numberList(flags.readers ?? '1,50'),
@@ -94,9 +103,19 @@ const cfg = {
   serverNodeArgs: (flags['server-node-args'] ?? '').split(' ').filter((a) => a !== ''),
   serverLog: flags['server-log'],
   serverMain: flags['server-main'],
-  /** Stop starting capacity steps once the whole run would exceed this. */
+  /** Stop starting capacity steps once the run of one security mode would exceed this. */
   budgetSeconds: quick ? 150 : 570,
 };
+for (const m of cfg.modes) {
+  if (m !== 'off' && m !== 'on' && m !== 'at-rest') throw new Error(`--security: unknown mode "${m}" (expected off, at-rest, on)`);
+}
+const MODE_TEXT: Record<SecurityMode, string> = {
+  off: 'security off: http, anonymous, no encryption at rest',
+  'at-rest': 'encryption at rest only: http, anonymous, AES-256-GCM at rest',
+  on: 'security on: https (TLS 1.3, own certificate), SigV4 on every request, AES-256-GCM at rest',
+};
+/** Headline figures per mode, for the comparison table at the end. */
+const headline: Record<SecurityMode, { latencyP99?: number; capacity?: string; capacityPass?: number; getMediaP99?: Map<number, number>; storedMbPerS?: number }> = { off: {}, 'at-rest': {}, on: {} };
 for (const s of cfg.sections) {
   if (!['latency', 'capacity', 'getmedia'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
 }
@@ -117,6 +136,7 @@ function header(clips: Clip[]): void {
     out(`media:    ${clipDescription(c.spec)} (${c.mbps.toFixed(2)} Mbit/s measured, ${c.fragments.length} fragments of ~${Math.round(c.durationMs / c.fragments.length)} ms) — ${path.basename(c.file)}`);
   }
   out('server:   node dist/lib/cli/main.js serve --port 0 --data-dir <tmp> --log-level warn (own process, fresh data dir per test)');
+  out('          security off: + --no-encryption; security on: + --tls auto --access-key ID:SECRET (clients verify the certificate and sign with SigV4)');
   out('network:  loopback only (127.0.0.1); the server and the load generators share the same cores.');
   out();
 }
@@ -178,17 +198,18 @@ class LoadMeter {
 
 // ---- 1. PERSISTED latency, one stream --------------------------------------------------------
 
-async function persistedLatency(clip: Clip): Promise<void> {
-  progress(`1. PERSISTED latency: 1 stream, ${cfg.latencySeconds} s`);
+async function persistedLatency(clip: Clip, mode: SecurityMode): Promise<void> {
+  progress(`1. PERSISTED latency (security ${mode}): 1 stream, ${cfg.latencySeconds} s`);
   await waitForQuiet();
-  const server = await startServerProcess({ main: cfg.serverMain });
+  const server = await startServerProcess({ main: cfg.serverMain, security: mode });
   const warmupFragments = 2;
   try {
     const name = 'latency-1';
-    await createStream(server.url, name);
+    await createStream(server.url, name, server.security);
     const writer = new FramePacedWriter({
       host: HOST,
       port: server.port,
+      security: server.security,
       streamName: name,
       clip,
       startAt: nowMs() + 300,
@@ -207,7 +228,8 @@ async function persistedLatency(clip: Clip): Promise<void> {
     );
     const s = summarize(lat);
     const lag = summarize(writer.lateness);
-    out('1. PERSISTED latency — last byte of a fragment leaves the client socket -> its PERSISTED ack');
+    headline[mode].latencyP99 = s.p99;
+    out(`1. PERSISTED latency — last byte of a fragment leaves the client socket -> its PERSISTED ack (${MODE_TEXT[mode]})`);
     out(
       formatTable(
         ['streams', 'Mbps', 'fragments', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'server CPU %', 'kernel CPU %', 'other CPU %', 'errors'],
@@ -278,17 +300,17 @@ function waitMessage<T extends FromWorker['type']>(child: ChildProcess, type: T,
   });
 }
 
-async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<StepResult> {
+async function capacityStep(n: number, clip: Clip, spec: ClipSpec, mode: SecurityMode): Promise<StepResult> {
   const nodeArgs: string[] = [...cfg.serverNodeArgs];
   if (cfg.serverProf) {
     mkdirSync(cfg.serverProf, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.serverProf)}`, `--cpu-prof-name=server-${n}-streams.cpuprofile`);
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(cfg.serverProf)}`, `--cpu-prof-name=server-${mode}-${n}-streams.cpuprofile`);
   }
-  const server: ServerProcess = await startServerProcess({ nodeArgs, logFile: cfg.serverLog, main: cfg.serverMain });
+  const server: ServerProcess = await startServerProcess({ nodeArgs, logFile: cfg.serverLog, main: cfg.serverMain, security: mode });
   const workers: ChildProcess[] = [];
   try {
     const names = Array.from({ length: n }, (_, i) => `cap-${n}-${i}`);
-    await createStreams(server.url, names);
+    await createStreams(server.url, names, server.security);
     const W = Math.max(1, Math.min(cfg.workers, n));
     const F = clip.fragments.length;
     for (let w = 0; w < W; w++) {
@@ -298,7 +320,7 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
       const streams: WorkerStream[] = [];
       for (let g = w; g < n; g += W) streams.push({ name: names[g]!, offsetMs: (g * 1000) / n, clipStart: g % F });
       const p = waitMessage(child, 'ready', 120_000);
-      child.send({ type: 'prepare', host: HOST, port: server.port, clipFile: clip.file, clipSpec: spec, streams } satisfies ToWorker);
+      child.send({ type: 'prepare', host: HOST, port: server.port, security: server.security, clipFile: clip.file, clipSpec: spec, streams } satisfies ToWorker);
       return p;
     });
     const readies = await Promise.all(ready);
@@ -388,20 +410,22 @@ async function capacityStep(n: number, clip: Clip, spec: ClipSpec): Promise<Step
   }
 }
 
-async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
+async function capacity(clip: Clip, spec: ClipSpec, mode: SecurityMode): Promise<void> {
   const rows: StepResult[] = [];
   const stepCost = cfg.warmupSeconds + cfg.stepSeconds + 15;
-  // Leave time for section 3 after the capacity steps.
+  // Each mode gets the same time, less what section 3 of that mode will need.
+  const modeStart = elapsedS();
   const budget = cfg.budgetSeconds - (cfg.sections.has('getmedia') ? cfg.readers.length * (cfg.getMediaSeconds + 8) : 0);
+  const used = () => elapsedS() - modeStart;
   let lastPass: number | undefined;
   let firstFail: number | undefined;
   let stopNote = '';
   const run = async (n: number) => {
-    progress(`2. capacity: ${n} streams (${cfg.warmupSeconds} s warm-up + ${cfg.stepSeconds} s measured)`);
+    progress(`2. capacity (security ${mode}): ${n} streams (${cfg.warmupSeconds} s warm-up + ${cfg.stepSeconds} s measured)`);
     await waitForQuiet();
     let r: StepResult;
     try {
-      r = await capacityStep(n, clip, spec);
+      r = await capacityStep(n, clip, spec, mode);
     } catch (err) {
       progress(`   step ${n} failed to run: ${(err as Error).message}`);
       r = {
@@ -416,7 +440,7 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
   /** Runs a step; a failure while other work loaded the machine is re-run once. */
   const runChecked = async (n: number) => {
     const r = await run(n);
-    if (r.verdict !== 'ok' && r.otherCpu > NOISY_OTHER_CPU && elapsedS() + stepCost <= budget) {
+    if (r.verdict !== 'ok' && r.otherCpu > NOISY_OTHER_CPU && used() + stepCost <= budget) {
       r.verdict = 'NOISY';
       r.reason = `other processes used ${fmtNum(r.otherCpu, 0)} % CPU: re-run; ${r.reason}`;
       progress(`   re-running ${n} streams: other processes on the machine used ${fmtNum(r.otherCpu, 0)} % CPU`);
@@ -425,8 +449,8 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
     return r;
   };
   for (const n of cfg.steps) {
-    if (elapsedS() + stepCost > budget) {
-      stopNote = `stopped before ${n} streams: time budget reached (the whole run is kept under ${Math.round(cfg.budgetSeconds / 60)} min)`;
+    if (used() + stepCost > budget) {
+      stopNote = `stopped before ${n} streams: time budget reached (each security mode is kept under ${Math.round(cfg.budgetSeconds / 60)} min)`;
       break;
     }
     const r = await runChecked(n);
@@ -438,7 +462,7 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
     }
   }
   // One refinement step between the last pass and the first failure.
-  if (cfg.refine && firstFail !== undefined && lastPass !== undefined && firstFail - lastPass >= 50 && elapsedS() + stepCost <= budget) {
+  if (cfg.refine && firstFail !== undefined && lastPass !== undefined && firstFail - lastPass >= 50 && used() + stepCost <= budget) {
     const mid = Math.round((lastPass + firstFail) / 2 / 25) * 25;
     if (mid > lastPass && mid < firstFail) {
       const r = await runChecked(mid);
@@ -448,7 +472,7 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
   }
   rows.sort((a, b) => a.streams - b.streams); // stable: a NOISY row stays before its re-run
 
-  out(`2. Ingest capacity — ~${clip.mbps.toFixed(1)} Mbps streams, 1 s fragments, whole fragment written at its due time, streams staggered across the second`);
+  out(`2. Ingest capacity — ~${clip.mbps.toFixed(1)} Mbps streams, 1 s fragments, whole fragment written at its due time, streams staggered across the second (${MODE_TEXT[mode]})`);
   out(
     `   ${cfg.warmupSeconds} s warm-up + ${cfg.stepSeconds} s measured per step; pass = PERSISTED p99 < ${P99_LIMIT_MS} ms, no lost fragments, no ERROR acks,` +
       ` socket-write p99 < ${P99_LIMIT_MS} ms; load from ${cfg.workers} forked generator process(es).`,
@@ -486,25 +510,30 @@ async function capacity(clip: Clip, spec: ClipSpec): Promise<void> {
       : firstFail === undefined
         ? `>= ${lastPass} streams (no failing step was reached)`
         : `${lastPass} streams pass, ${firstFail} fail`;
-  out(`   CAPACITY: ${capacityText} (goal: >= 500).${stopNote ? ` ${stopNote}.` : ''}`);
+  headline[mode].capacity = capacityText;
+  if (lastPass !== undefined) headline[mode].capacityPass = lastPass;
+  out(`   CAPACITY (security ${mode}): ${capacityText} (goal: >= 500).${stopNote ? ` ${stopNote}.` : ''}`);
   out();
 }
 
 // ---- 3. GetMedia live latency ----------------------------------------------------------------
 
-async function getMediaLatency(clip: Clip): Promise<void> {
-  progress(`3. GetMedia live latency: readers ${cfg.readers.join(', ')}, ${cfg.getMediaSeconds} s each`);
-  const server = await startServerProcess({ main: cfg.serverMain });
+async function getMediaLatency(clip: Clip, mode: SecurityMode): Promise<void> {
+  progress(`3. GetMedia live latency (security ${mode}): readers ${cfg.readers.join(', ')}, ${cfg.getMediaSeconds} s each`);
+  const server = await startServerProcess({ main: cfg.serverMain, security: mode });
+  headline[mode].getMediaP99 = new Map();
+  let stored: Awaited<ReturnType<typeof storedRead>> | undefined;
   const rows: string[][] = [];
   try {
     for (const R of cfg.readers) {
       await waitForQuiet();
       const name = `getmedia-${R}`;
-      await createStream(server.url, name);
+      await createStream(server.url, name, server.security);
       const warmS = 3;
       const writer = new FramePacedWriter({
         host: HOST,
         port: server.port,
+        security: server.security,
         streamName: name,
         clip,
         startAt: nowMs() + 300,
@@ -519,10 +548,15 @@ async function getMediaLatency(clip: Clip): Promise<void> {
       const readers: GetMediaReader[] = [];
       for (let i = 0; i < R; i++) {
         readers.push(
-          openGetMediaReader(server.url, name, (tc, at) => {
-            const w = writer.frameWrites.get(tc);
-            if (w !== undefined && w >= winStart && w < winEnd) lat.push(at - w);
-          }),
+          openGetMediaReader(
+            server.url,
+            name,
+            (tc, at) => {
+              const w = writer.frameWrites.get(tc);
+              if (w !== undefined && w >= winStart && w < winEnd) lat.push(at - w);
+            },
+            server.security,
+          ),
         );
       }
       await Promise.all(readers.map((r) => r.ready));
@@ -548,6 +582,8 @@ async function getMediaLatency(clip: Clip): Promise<void> {
       const lost = Math.max(0, expected - lat.length);
       const s = summarize([...lat, ...Array<number>(lost).fill(Infinity)]);
       const readerErrors = readers.filter((r) => r.error).map((r) => r.error!.message);
+      headline[mode].getMediaP99!.set(R, s.p99);
+      if (R === cfg.readers[0]) stored = await storedRead(server, name, 5);
       rows.push([
         String(R),
         fmtNum(clip.mbps, 1),
@@ -568,7 +604,7 @@ async function getMediaLatency(clip: Clip): Promise<void> {
   } finally {
     await server.stop();
   }
-  out('3. GetMedia live latency — producer writes a frame (t) -> a live GetMedia (NOW) reader has read the frame\'s bytes');
+  out(`3. GetMedia live latency — producer writes a frame (t) -> a live GetMedia (NOW) reader has read the frame's bytes (${MODE_TEXT[mode]})`);
   out(
     formatTable(
       ['readers', 'in Mbps', 'out Mbps', 'frame deliveries', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'server CPU %', 'kernel CPU %', 'other CPU %', 'bench loop delay p99 ms', 'errors'],
@@ -581,6 +617,75 @@ async function getMediaLatency(clip: Clip): Promise<void> {
   out(
     '   Same machine clock for write and read; includes loopback TCP both ways and the bench process\'s own event-loop delay (column) — an upper bound.',
   );
+  if (stored) {
+    headline[mode].storedMbPerS = stored.mbPerS;
+    out(
+      `   Stored read (GetMediaForFragmentList of all ${stored.fragments} fragments, ${fmtNum(stored.mb, 1)} MB, from disk${mode === 'off' ? '' : ', decrypted'}), median of 5:` +
+        ` first byte ${fmtMs(stored.firstByteMs)} ms, ${fmtNum(stored.mbPerS, 0)} MB/s.`,
+    );
+  }
+  out();
+}
+
+/** Reads every stored fragment of a stream with one GetMediaForFragmentList, `times` times (medians). */
+async function storedRead(server: ServerProcess, stream: string, times: number): Promise<{ fragments: number; mb: number; firstByteMs: number; mbPerS: number }> {
+  const sec = server.security;
+  const listed = await postJson(sec, server.url, 'listFragments', {
+    StreamName: stream,
+    FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: 0, EndTimestamp: Date.now() / 1000 + 60 } },
+  });
+  if (listed.status !== 200) throw new Error(`listFragments: ${listed.status} ${listed.text}`);
+  const numbers = (JSON.parse(listed.text) as { Fragments: Array<{ FragmentNumber: string }> }).Fragments.map((f) => f.FragmentNumber);
+  const body = JSON.stringify({ StreamName: stream, Fragments: numbers });
+  const url = new URL(`${server.url}/getMediaForFragmentList`);
+  const firsts: number[] = [];
+  const rates: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < times; i++) {
+    const headers = await requestHeaders(sec, url, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body);
+    const t0 = nowMs();
+    const { first, end, n } = await new Promise<{ first: number; end: number; n: number }>((resolve, reject) => {
+      const req = openRequest(sec, url, headers);
+      req.on('error', reject);
+      req.on('response', (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`getMediaForFragmentList: ${res.statusCode}`));
+        let first = 0;
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          if (n === 0) first = nowMs();
+          n += c.length;
+        });
+        res.on('end', () => resolve({ first, end: nowMs(), n }));
+        res.on('error', reject);
+      });
+      req.end(body);
+    });
+    bytes = n;
+    firsts.push(first - t0);
+    rates.push(n / 1e6 / ((end - t0) / 1000));
+  }
+  return { fragments: numbers.length, mb: bytes / 1e6, firstByteMs: summarize(firsts).p50, mbPerS: summarize(rates).p50 };
+}
+
+// ---- security on vs off ----------------------------------------------------------------------
+
+function comparison(): void {
+  const { off, on } = headline;
+  const rows: string[][] = [];
+  const ratio = (a: number | undefined, b: number | undefined, digits = 2) => (a !== undefined && b !== undefined && b > 0 ? `${fmtNum(a / b, digits)}×` : '-');
+  if (cfg.sections.has('latency')) rows.push(['PERSISTED p99, 1 stream (ms)', fmtMs(off.latencyP99 ?? NaN), fmtMs(on.latencyP99 ?? NaN), ratio(on.latencyP99, off.latencyP99)]);
+  if (cfg.sections.has('capacity')) {
+    const fewer = off.capacityPass !== undefined && on.capacityPass !== undefined ? `${fmtNum((1 - on.capacityPass / off.capacityPass) * 100, 0)} % fewer streams (goal: <= 15 %)` : '-';
+    rows.push(['ingest capacity (streams passing)', off.capacity ?? '-', on.capacity ?? '-', fewer]);
+  }
+  for (const R of cfg.sections.has('getmedia') ? cfg.readers : []) {
+    rows.push([`GetMedia p99, ${R} reader(s) (ms)`, fmtMs(off.getMediaP99?.get(R) ?? NaN), fmtMs(on.getMediaP99?.get(R) ?? NaN), ratio(on.getMediaP99?.get(R), off.getMediaP99?.get(R))]);
+  }
+  if (cfg.sections.has('getmedia')) rows.push(['stored read, GetMediaForFragmentList (MB/s)', fmtNum(off.storedMbPerS ?? NaN, 0), fmtNum(on.storedMbPerS ?? NaN, 0), ratio(on.storedMbPerS, off.storedMbPerS)]);
+  out('4. Security on vs off — same machine, same run');
+  out(formatTable(['figure', 'security off', 'security on', 'on vs off'], rows));
+  out('   on = https + SigV4 verification on every request + AES-256-GCM per fragment at rest (GetMedia decrypts what it serves);');
+  out('   the load generators encrypt too (TLS), on the same two cores, so "on" also costs the generator side.');
   out();
 }
 
@@ -592,9 +697,12 @@ async function main(): Promise<void> {
   const clip4 = loadClip(file4, CLIP_4MBPS);
   const clip2 = loadClip(file2, CLIP_2MBPS);
   header([clip2, clip4]);
-  if (cfg.sections.has('latency')) await persistedLatency(clip2);
-  if (cfg.sections.has('capacity')) await capacity(clip4, CLIP_4MBPS);
-  if (cfg.sections.has('getmedia')) await getMediaLatency(clip4);
+  for (const mode of cfg.modes) {
+    if (cfg.sections.has('latency')) await persistedLatency(clip2, mode);
+    if (cfg.sections.has('capacity')) await capacity(clip4, CLIP_4MBPS, mode);
+    if (cfg.sections.has('getmedia')) await getMediaLatency(clip4, mode);
+  }
+  if (cfg.modes.length > 1) comparison();
   out(`total time ${elapsedS().toFixed(0)} s`);
 }
 

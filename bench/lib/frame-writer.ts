@@ -5,6 +5,7 @@
  */
 import { type Clip, clusterHead } from './media.js';
 import { type Ack, RawPutMedia } from './put-media-socket.js';
+import type { ClientSecurity } from './security.js';
 import { nowMs } from './util.js';
 
 export interface FragmentRecord {
@@ -19,6 +20,8 @@ export interface FragmentRecord {
 export interface FramePacedWriterOptions {
   host: string;
   port: number;
+  /** TLS and signing, as the server asks for them (default: plain). */
+  security?: ClientSecurity;
   streamName: string;
   clip: Clip;
   /** Epoch ms at which the first frame is due; its cluster timecode is this, rounded. */
@@ -43,6 +46,7 @@ export class FramePacedWriter {
     this.conn = await RawPutMedia.open({
       host: this.opts.host,
       port: this.opts.port,
+      ...(this.opts.security ? { security: this.opts.security } : {}),
       streamName: this.opts.streamName,
       onAck: (ack, at) => this.onAck(ack, at),
     });

@@ -12,6 +12,8 @@ export interface PrepareMessage {
   type: 'prepare';
   host: string;
   port: number;
+  /** TLS and signing, as the server asks for them. */
+  security: import('./security.js').ClientSecurity;
   clipFile: string;
   clipSpec: import('./media.js').ClipSpec;
   streams: WorkerStream[];

@@ -3,9 +3,12 @@
  * as HTTP/1.1 chunked transfer encoding by hand (one HTTP chunk per write, buffers handed to one
  * writev, nothing copied), and the ACK stream (chunked JSON lines) is decoded by a small state
  * machine. `send` reports when the kernel has taken the last byte of the chunk — the moment the
- * data has left the client.
+ * data has left the client. With security mode on, the socket is TLS (the server's certificate
+ * verified) and the request head is SigV4-signed.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { type ClientSecurity, requestHeaders } from './security.js';
 import { nowMs } from './util.js';
 
 export interface Ack {
@@ -24,6 +27,8 @@ export interface RawPutMediaOptions {
   producerStartMs?: number;
   /** Every ack, with the time its bytes were read. */
   onAck(ack: Ack, at: number): void;
+  /** TLS and signing (default: plain, unsigned). */
+  security?: ClientSecurity;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -55,22 +60,12 @@ export class RawPutMedia {
   private readonly statusPromise: Promise<number>;
   private responseEnded = false;
 
-  private constructor(opts: RawPutMediaOptions) {
+  private constructor(opts: RawPutMediaOptions, headers: Record<string, string>) {
     this.onAck = opts.onAck;
     this.statusPromise = new Promise((r) => (this.resolveStatus = r));
-    this.socket = net.connect({ host: opts.host, port: opts.port });
+    this.socket = opts.security?.mode === 'on' ? tls.connect({ host: opts.host, port: opts.port, ca: opts.security.ca }) : net.connect({ host: opts.host, port: opts.port });
     this.socket.setNoDelay(true);
-    const start = opts.producerStartMs ?? Math.floor(nowMs());
-    const requestHead =
-      'POST /putMedia HTTP/1.1\r\n' +
-      `Host: ${opts.host}:${opts.port}\r\n` +
-      `x-amzn-stream-name: ${opts.streamName}\r\n` +
-      'x-amzn-fragment-timecode-type: ABSOLUTE\r\n' +
-      `x-amzn-producer-start-timestamp: ${Math.floor(start / 1000)}.${String(start % 1000).padStart(3, '0')}\r\n` +
-      'x-amzn-fragment-acknowledgment-required: 1\r\n' +
-      'content-type: application/json\r\n' +
-      'transfer-encoding: chunked\r\n' +
-      'connection: keep-alive\r\n\r\n';
+    const requestHead = `POST /putMedia HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
     this.socket.write(requestHead);
     this.socket.setEncoding('latin1');
     this.socket.on('data', (s: string) => this.onData(s, nowMs()));
@@ -88,7 +83,24 @@ export class RawPutMedia {
 
   /** Connects and sends the request head; resolves once the response status has arrived. */
   static async open(opts: RawPutMediaOptions, timeoutMs = 10_000): Promise<RawPutMedia> {
-    const c = new RawPutMedia(opts);
+    const start = opts.producerStartMs ?? Math.floor(nowMs());
+    const sec = opts.security ?? { mode: 'off' };
+    const url = new URL(`${sec.mode === 'on' ? 'https' : 'http'}://${opts.host}:${opts.port}/putMedia`);
+    const headers = await requestHeaders(
+      sec,
+      url,
+      {
+        'x-amzn-stream-name': opts.streamName,
+        'x-amzn-fragment-timecode-type': 'ABSOLUTE',
+        'x-amzn-producer-start-timestamp': `${Math.floor(start / 1000)}.${String(start % 1000).padStart(3, '0')}`,
+        'x-amzn-fragment-acknowledgment-required': '1',
+        'content-type': 'application/json',
+        'transfer-encoding': 'chunked',
+        connection: 'keep-alive',
+      },
+      '',
+    );
+    const c = new RawPutMedia(opts, headers);
     const timer = setTimeout(() => c.destroy(new Error('no PutMedia response status in time')), timeoutMs);
     const status = await c.statusPromise;
     clearTimeout(timer);

@@ -1,11 +1,13 @@
 /**
  * The openkvs server under test, in its own process:
- * `node dist/lib/cli/main.js serve --port 0 --data-dir D --log-level warn`.
+ * `node dist/lib/cli/main.js serve --port 0 --data-dir D --log-level warn`, plus the flags of a
+ * security mode (security.ts) when one is asked for.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BENCH_CREDENTIALS, type ClientSecurity, type SecurityMode, serveFlags } from './security.js';
 import { repoRoot } from './util.js';
 
 export interface ServerProcess {
@@ -13,6 +15,8 @@ export interface ServerProcess {
   url: string;
   port: number;
   dataDir: string;
+  /** How clients reach it: the CA to trust and the key to sign with (security mode on). */
+  security: ClientSecurity;
   /** Warnings and errors the server logged (stderr and stdout after the listening line), last lines. */
   logTail(): string;
   /** Number of log lines written after startup (the server runs at --log-level warn). */
@@ -30,6 +34,8 @@ export interface ServerProcessOptions {
   logFile?: string;
   /** The CLI entry to run (default dist/lib/cli/main.js of this repository), e.g. a patched build to compare. */
   main?: string;
+  /** `on`: HTTPS, SigV4 and encryption at rest; `off`: none of them; `at-rest`, or omitted: the server's defaults. */
+  security?: SecurityMode;
 }
 
 export async function startServerProcess(opts: ServerProcessOptions = {}): Promise<ServerProcess> {
@@ -37,7 +43,7 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
   const main = opts.main ? path.resolve(opts.main) : path.join(repoRoot(), 'dist/lib/cli/main.js');
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), main, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'],
+    [...(opts.nodeArgs ?? []), main, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...(opts.security ? serveFlags(opts.security) : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const tail: string[] = [];
@@ -70,7 +76,7 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
         return;
       }
       out += s;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m) {
         listening = true;
         clearTimeout(timer);
@@ -90,6 +96,10 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
     url,
     port: Number(new URL(url).port),
     dataDir,
+    security:
+      opts.security === 'on'
+        ? { mode: 'on', ca: readFileSync(path.join(dataDir, 'tls', 'cert.pem'), 'utf8'), credentials: BENCH_CREDENTIALS }
+        : { mode: opts.security ?? 'at-rest' },
     logTail: () => tail.join('\n'),
     logLines: () => lines,
     async stop(timeoutMs = 15_000) {

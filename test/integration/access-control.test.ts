@@ -11,10 +11,9 @@ import { promisify } from 'node:util';
 import { CreateStreamCommand, DescribeStreamCommand, KinesisVideoClient, ListStreamsCommand } from '@aws-sdk/client-kinesis-video';
 import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { SourceData } from '@smithy/types';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Sha256 } from '../../bench/lib/security.js';
 import { IdentityStore } from '../../lib/service/auth/identities.js';
 import { Keyring } from '../../lib/service/storage/keyring.js';
 import { gstLaunch } from '../helpers/gst.js';
@@ -37,22 +36,6 @@ async function addUser(name: string, ...flags: string[]): Promise<Keys> {
 const config = (credentials: Keys, extra: object = {}) => ({ endpoint: t.url, region: 'us-east-1', credentials, maxAttempts: 1, ...extra });
 const kv = (c: Keys, extra: object = {}) => new KinesisVideoClient(config(c, extra));
 const refusedWith = (name: string, status = 403) => ({ name, $metadata: expect.objectContaining({ httpStatusCode: status }) });
-
-const bytes = (d: SourceData): string | Uint8Array => (typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
-
-/** The hash @smithy/signature-v4 asks for, on node:crypto. */
-class Sha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.h.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.h.digest());
-  }
-}
 
 /** A request signed once by @smithy/signature-v4 (what the SDK does), to send as often as we like. */
 async function signed(c: Keys, op: string, body: object): Promise<{ url: string; init: RequestInit }> {

@@ -36,13 +36,36 @@ const aad = (streamId: number, seq: number): Buffer => {
   return b;
 };
 
-/** The chunks of one fragment, encrypted: nonce, ciphertext pieces, tag (no concatenation). */
+/**
+ * Plaintext is fed to the cipher in pieces of this size: a fragment arrives as many small slices
+ * (frames cut by network reads), and AES-GCM per call on a few KiB runs at a third of its speed
+ * on 16 KiB, while one call on a whole fragment is slower again (its output misses the caches).
+ */
+const PIECE_BYTES = 16 * 1024;
+const stage = Buffer.allocUnsafe(PIECE_BYTES);
+
+/** The chunks of one fragment, encrypted: nonce, ciphertext pieces, tag. */
 export function sealChunks(key: Buffer, streamId: number, seq: number, chunks: readonly Buffer[]): Buffer[] {
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad(streamId, seq));
   const out = [nonce];
-  for (const c of chunks) if (c.length > 0) out.push(cipher.update(c));
+  let staged = 0;
+  for (const c of chunks) {
+    let at = 0;
+    if (staged === 0) for (; at + PIECE_BYTES <= c.length; at += PIECE_BYTES) out.push(cipher.update(c.subarray(at, at + PIECE_BYTES)));
+    while (at < c.length) {
+      const n = Math.min(PIECE_BYTES - staged, c.length - at);
+      c.copy(stage, staged, at, at + n);
+      staged += n;
+      at += n;
+      if (staged === PIECE_BYTES) {
+        out.push(cipher.update(stage));
+        staged = 0;
+      }
+    }
+  }
+  if (staged > 0) out.push(cipher.update(stage.subarray(0, staged)));
   const last = cipher.final();
   if (last.length > 0) out.push(last);
   out.push(cipher.getAuthTag());
