@@ -283,6 +283,7 @@ it('public types', () => {
     | 'INVALID_ARGUMENT'
     | 'STREAM_NOT_FOUND'
     | 'STREAM_NOT_ACTIVE'
+    | 'UNTRUSTED_CERTIFICATE'
     | 'ACCESS_DENIED'
     | 'KMS_KEY_MISMATCH'
     | 'LIMIT_EXCEEDED'

@@ -136,7 +136,7 @@ async function expectHealthy(stream: string) {
   const numbers = (listed.Fragments ?? []).map((f) => f.FragmentNumber!);
   for (let i = 0; i < numbers.length; i += 100) {
     const res = await t.archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers.slice(i, i + 100) }));
-    const parsed: string[] = [];
+    const parsed: Array<string | undefined> = [];
     const parser = new GetMediaParser({ onFragment: (f) => parsed.push(f.fragmentNumber) });
     parser.push(Buffer.from(await res.Payload!.transformToByteArray()));
     parser.end();

@@ -89,6 +89,7 @@ std::vector<Expected> expectedProperties() {
       // openkvs additions
       {"endpoint", G_TYPE_STRING, "NULL"},
       {"profile", G_TYPE_STRING, "NULL"},
+      {"ca-cert", G_TYPE_STRING, "NULL"},
   };
 }
 
@@ -113,7 +114,7 @@ class Properties : public KvsSinkTest {
   GstElement* fresh_ = nullptr;
 };
 
-TEST_F(Properties, ExactlyTheAwsPropertiesPlusEndpointAndProfile) {
+TEST_F(Properties, ExactlyTheAwsPropertiesPlusEndpointProfileAndCaCert) {
   std::set<std::string> expected = {"name", "parent"};  // GstObject's
   for (const auto& e : expectedProperties()) expected.insert(e.name);
   guint n = 0;
