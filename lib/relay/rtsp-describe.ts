@@ -87,6 +87,13 @@ export async function describeCamera(cameraUrl: string, timeoutMs = 5000): Promi
   let r = await request(url, {}, timeoutMs);
   const challenge = r.headers.get('www-authenticate');
   if (r.status === 401 && challenge && url.username) r = await request(url, { Authorization: authorization(url, challenge) }, timeoutMs);
+  if (r.status === 401) {
+    throw new Error(
+      url.username
+        ? `the camera answered DESCRIBE with 401: it refused the user "${decodeURIComponent(url.username)}" and its password`
+        : 'the camera answered DESCRIBE with 401: it asks for a user and password (rtsp://USER:PASSWORD@host/…)',
+    );
+  }
   if (r.status !== 200) throw new Error(`the camera answered DESCRIBE with ${r.status || 'no status'}`);
   return mediaOfSdp(r.body);
 }

@@ -2,12 +2,14 @@
 """A small RTSP server (GstRtspServer) for the relay tests and benchmark.
 
     python3 test/helpers/rtsp-server.py PORT [--codec h264|h265] [--file CLIP] [--audio]
+                                        [--user NAME:PASSWORD [--digest]]
 
 Serves rtsp://127.0.0.1:PORT/cam: by default a live test pattern encoded as 320x240 30 fps
 H.264 (key frame every 15 frames), or H.265 with --codec h265; with --audio an AAC tone too.
 --file serves a pre-encoded H.264 clip (byte-stream, MKV or MP4) in a loop, paced in real time without
 re-encoding (the benchmark's 1080p 4 Mbps cameras). The media is shared: every client gets
-the same stream. Prints "ready" once listening; killing the process is a camera outage.
+the same stream. --user makes the camera ask for that user (Basic authentication, or Digest with
+--digest). Prints "ready" once listening; killing the process is a camera outage.
 """
 import argparse
 import sys
@@ -15,8 +17,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Gst.init(None)
 
@@ -84,12 +87,30 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
         return bin_
 
 
+def require_user(server, factory, name, password, digest):
+    """Only `name` may DESCRIBE and PLAY /cam."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", name)
+    if digest:
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        auth.add_digest(name, password, token)
+    else:
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(name, password), token)
+    server.set_auth(auth)
+    permissions = GstRtspServer.RTSPPermissions()
+    permissions.add_role_from_structure(Gst.Structure.new_from_string(f"{name},media.factory.access=true,media.factory.construct=true"))
+    factory.set_permissions(permissions)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--file")
     parser.add_argument("--audio", action="store_true")
+    parser.add_argument("--user")
+    parser.add_argument("--digest", action="store_true")
     args = parser.parse_args()
 
     server = GstRtspServer.RTSPServer()
@@ -104,6 +125,8 @@ def main():
             launch += f" {AUDIO}"
         factory.set_launch(f"( {launch} )")
         factory.set_shared(True)
+    if args.user:
+        require_user(server, factory, *args.user.split(":", 1), digest=args.digest)
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)

@@ -18,6 +18,8 @@ export interface RtspServerOptions {
   /** Serve this pre-encoded H.264 clip (byte-stream, MKV or MP4) in a loop instead of a live test pattern. */
   file?: string;
   audio?: boolean;
+  /** Ask for this user: `{ name, password }`, Basic authentication (or Digest with `digest`). */
+  user?: { name: string; password: string; digest?: boolean };
 }
 
 export interface RtspServer {
@@ -47,7 +49,15 @@ function accepts(port: number): Promise<boolean> {
 export async function startRtspServer(options: RtspServerOptions = {}): Promise<RtspServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const args = [SCRIPT, String(port), '--codec', options.codec ?? 'h264', ...(options.file ? ['--file', options.file] : []), ...(options.audio ? ['--audio'] : [])];
+  const args = [
+    SCRIPT,
+    String(port),
+    '--codec',
+    options.codec ?? 'h264',
+    ...(options.file ? ['--file', options.file] : []),
+    ...(options.audio ? ['--audio'] : []),
+    ...(options.user ? ['--user', `${options.user.name}:${options.user.password}`, ...(options.user.digest ? ['--digest'] : [])] : []),
+  ];
   const server: RtspServer = {
     port,
     url: `rtsp://127.0.0.1:${port}/cam`,

@@ -26,6 +26,21 @@ it('fails clearly for an unreachable camera or an unknown path', async () => {
   await expect(describeCamera(`rtsp://127.0.0.1:${h264.port}/nothing-here`)).rejects.toThrow(/answered DESCRIBE with 404/);
 });
 
+it('authenticates with the user and password of the URL, Basic or Digest, and names a refusal', async () => {
+  const user = { name: 'viewer', password: 's3cret:p@ss' };
+  const cams = await Promise.all([startRtspServer({ user }), startRtspServer({ user: { ...user, digest: true } })]);
+  try {
+    for (const cam of cams) {
+      const withUser = (password: string) => cam.url.replace('rtsp://', `rtsp://${user.name}:${encodeURIComponent(password)}@`);
+      expect(await describeCamera(withUser(user.password))).toEqual({ video: 'h264', aac: false });
+      await expect(describeCamera(cam.url)).rejects.toThrow(/401: it asks for a user and password/);
+      await expect(describeCamera(withUser('wrong'))).rejects.toThrow(/401: it refused the user "viewer"/);
+    }
+  } finally {
+    await Promise.all(cams.map((c) => c.stop()));
+  }
+});
+
 it('parses rtpmap lines', () => {
   expect(mediaOfSdp('v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n')).toEqual({ video: 'h265', aac: false });
   expect(mediaOfSdp('m=audio 0 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\n')).toEqual({ video: undefined, aac: true });
