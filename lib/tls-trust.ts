@@ -9,7 +9,7 @@ import https from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { OpenKvsError } from './errors.js';
 
-export function resolveCaCert(option: string | undefined): string | undefined {
+function resolveCaCert(option: string | undefined): string | undefined {
   return option || process.env.AWS_CA_BUNDLE || undefined;
 }
 

@@ -6,9 +6,9 @@
  * server). It is a drop-in for the AWS element of the same name: same pads, caps, properties
  * and environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
  * AWS_DEFAULT_REGION, CONTROL_PLANE_URI, KVSSINK_CA_CERT_PATH; also AWS_KVS_CACERT_PATH and
- * AWS_CA_BUNDLE). It accepts byte-stream H.264/H.265, takes `endpoint` and `ca-cert` properties and AWS shared
- * credential profiles, posts its progress as element messages, and posts EOS only once the last
- * fragment is persisted.
+ * AWS_CA_BUNDLE). It accepts byte-stream H.264/H.265, takes `endpoint` and `ca-cert` properties
+ * and AWS shared credential profiles, posts its progress as element messages, and posts EOS only
+ * once the last fragment is persisted.
  *
  * |[
  * gst-launch-1.0 -e v4l2src ! videoconvert ! x264enc tune=zerolatency key-int-max=45 ! h264parse ! \

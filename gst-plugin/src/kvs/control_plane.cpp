@@ -319,8 +319,7 @@ ControlPlane::Response ControlPlane::post(const std::string& operation, const st
     // Not retried: the same certificate (or CA file) fails the same way every time.
     const std::string message =
         operation + ": " +
-        describeTlsFailure(tls, config_.endpoint, config_.caCertPath,
-                           errorBuffer[0] != '\0' ? std::string(errorBuffer) : std::string(curl_easy_strerror(rc)));
+        describeTlsFailure(tls, config_.endpoint, config_.caCertPath, curlFailureDetail(errorBuffer, rc));
     logTo(log_, LogLevel::Warning, message);
     throw ControlPlaneError(message, ControlPlaneErrorKind::Tls, 0, "", false);
   }

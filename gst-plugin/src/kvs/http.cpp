@@ -109,9 +109,7 @@ void PutMediaConnection::resume() {
   curl_easy_pause(curl_, CURLPAUSE_CONT);
 }
 
-std::string PutMediaConnection::errorDetail(CURLcode result) const {
-  return errorBuffer_[0] != '\0' ? std::string(errorBuffer_) : std::string(curl_easy_strerror(result));
-}
+std::string PutMediaConnection::errorDetail(CURLcode result) const { return curlFailureDetail(errorBuffer_, result); }
 
 long PutMediaConnection::httpStatus() const {
   long status = 0;

@@ -55,6 +55,10 @@ TlsFailure classifyTlsFailure(CURLcode result) {
   }
 }
 
+std::string curlFailureDetail(const char* errorBuffer, CURLcode result) {
+  return errorBuffer[0] != '\0' ? std::string(errorBuffer) : std::string(curl_easy_strerror(result));
+}
+
 std::string describeTlsFailure(TlsFailure failure, const std::string& endpoint, const std::string& caCertPath,
                                const std::string& detail) {
   const std::string trusted = caCertPath.empty() ? "the system store" : caCertPath;

@@ -30,6 +30,10 @@ enum class TlsFailure {
 
 TlsFailure classifyTlsFailure(CURLcode result);
 
+/// libcurl's description of a failed transfer: its CURLOPT_ERRORBUFFER text when set (it names
+/// the certificate problem), else the generic text of `result`.
+std::string curlFailureDetail(const char* errorBuffer, CURLcode result);
+
 /// One message for a TLS failure talking to `endpoint` (scheme://host[:port]): what failed,
 /// libcurl's `detail`, which CA certificates were trusted and what to set.
 std::string describeTlsFailure(TlsFailure failure, const std::string& endpoint, const std::string& caCertPath,
