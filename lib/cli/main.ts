@@ -42,6 +42,7 @@ interface ServeFlags {
   keyring?: string;
   encryption: boolean;
   allowAnonymous: boolean;
+  publicUrl?: string;
 }
 
 /** --tls auto, or --tls-cert with --tls-key. */
@@ -111,6 +112,7 @@ program
   .option('--keyring <file>', 'master keys for encryption at rest (default <data-dir>/keys/master-keys.json; or OPENKVS_MASTER_KEY)')
   .option('--no-encryption', 'store new fragments unencrypted (encrypted ones stay readable while the keyring is there)')
   .option('--allow-anonymous', 'serve a non-loopback interface without access keys or users (anyone may read and write)', false)
+  .option('--public-url <url>', 'the URL clients reach the server at, when not the Host they send (e.g. behind a TLS proxy)')
   .action(async (flags: ServeFlags) => {
     const tls = tlsOption(flags);
     const server = await startServer({
@@ -123,6 +125,7 @@ program
       dataDir: flags.dataDir,
       region: flags.region,
       logLevel: flags.logLevel,
+      ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
     });
     process.stdout.write(`openkvs listening on ${server.url}\n`);
     if (server.tlsCertFile) process.stdout.write(`clients trust ${server.tlsCertFile} (kvssink ca-cert, AWS_CA_BUNDLE)\n`);

@@ -59,6 +59,8 @@ export interface ServiceConfig {
   accountId: string;
   /** Base URL of this server, scheme://host:port, no trailing slash; known once listening. */
   url: string;
+  /** The URL clients reach the server at when it differs from what they send as Host. */
+  publicUrl?: string;
   limits: ServiceLimits;
 }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import Fastify, { type FastifyReply } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { KvsApiError } from '../errors.js';
-import { DEFAULT_LIMITS, type ServiceContext, type ServiceLimits } from './context.js';
+import { DEFAULT_LIMITS, type ServiceConfig, type ServiceContext, type ServiceLimits } from './context.js';
 import { controlPlaneOperations } from './control-plane/operations.js';
 import { StreamCatalog } from './control-plane/stream-catalog.js';
 import { archiveOperations } from './archive/operations.js';
@@ -77,6 +77,12 @@ export interface ServerOptions {
    * (anyone on the network could read and write every stream) unless this is true.
    */
   allowAnonymous?: boolean;
+  /**
+   * The URL clients reach the server at (e.g. https://kvs.example.com behind a TLS-terminating
+   * proxy), returned by GetDataEndpoint and in HLS/DASH session URLs. By default those use the
+   * Host the client sent, so cameras on the network are given the address they used.
+   */
+  publicUrl?: string;
 }
 
 export interface OpenKvsServer {
@@ -93,6 +99,34 @@ const operations: OperationTable = {
   json: { ...controlPlaneOperations, ...archiveOperations.json, ...playbackOperations.json },
   streaming: { getMedia, ...archiveOperations.streaming, ...playbackOperations.streaming },
 };
+
+/** A Host header that is a plain host name or address with an optional port. */
+const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+function publicUrlOf(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`publicUrl ${JSON.stringify(url)} is not a URL; expected e.g. https://kvs.example.com`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash) {
+    throw new Error(`publicUrl ${JSON.stringify(url)} must be an http:// or https:// URL without query or fragment`);
+  }
+  return u.href.replace(/\/+$/, '');
+}
+
+/**
+ * See RequestInfo.baseUrl. The KVS producers (kvssink, the AWS producer SDKs) send Host without
+ * a port, so a Host without one is given the port this server listens on.
+ */
+function baseUrlOf(config: ServiceConfig, host: string | undefined): string {
+  if (config.publicUrl) return config.publicUrl;
+  if (!host || !PLAIN_HOST.test(host)) return config.url;
+  const listening = new URL(config.url);
+  const hasPort = /:\d+$/.test(host);
+  return `${listening.protocol}//${host}${hasPort || !listening.port ? '' : `:${listening.port}`}`;
+}
 
 const lastSegment = (url: string): string => {
   const p = url.split('?', 1)[0]!;
@@ -164,7 +198,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
   store.startSweeper(options.sweepIntervalMs ?? 60_000);
   const live = new LiveHub();
   const ctx: ServiceContext = {
-    config: { region, accountId, url: '', limits },
+    config: { region, accountId, url: '', limits, ...(options.publicUrl ? { publicUrl: publicUrlOf(options.publicUrl) } : {}) },
     auth,
     identities,
     rateLimiter: new RateLimiter(limits.streamRequestsPerSecond, limits.streamRequestBurst),
@@ -260,7 +294,7 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
     }
     const json = operations.json[name];
     if (json) {
-      const out = await json(ctx, req.body);
+      const out = await json(ctx, req.body, { baseUrl: baseUrlOf(ctx.config, req.headers.host) });
       return reply.header('content-type', 'application/json').send(JSON.stringify(out));
     }
     const streaming = operations.streaming[name];

@@ -4,6 +4,7 @@
  * validation and service errors, and persistence across a restart.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -532,6 +533,42 @@ describe('GetDataEndpoint', () => {
     }
     expect((await kv.send(new GetDataEndpointCommand({ StreamARN, APIName: 'GET_MEDIA' }))).DataEndpoint).toBe(server.url);
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  /** GetDataEndpoint as a client that addressed the server by `host` (a Host header) sees it. */
+  async function endpointFor(host: string, url = server.url): Promise<string> {
+    const body = JSON.stringify({ StreamName: 'endpoint-stream', APIName: 'PUT_MEDIA' });
+    const res = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${url}/getDataEndpoint`, { method: 'POST', headers: { host, 'content-type': 'application/json' } }, (r) => {
+        let text = '';
+        r.on('data', (d: Buffer) => (text += d.toString()));
+        r.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    return (JSON.parse(res) as { DataEndpoint: string }).DataEndpoint;
+  }
+
+  it('answers with the address the client used: a camera on the network is not sent to 127.0.0.1', async () => {
+    const port = new URL(server.url).port;
+    // kvssink and the AWS producer SDKs send Host without the port.
+    expect(await endpointFor('192.168.7.7')).toBe(`http://192.168.7.7:${port}`);
+    expect(await endpointFor('camera-gw.local:8443')).toBe('http://camera-gw.local:8443');
+    expect(await endpointFor('[fd00::7]')).toBe(`http://[fd00::7]:${port}`);
+    // Anything that is not a plain host name gives the listening address.
+    expect(await endpointFor('evil.example/path?x')).toBe(server.url);
+  });
+
+  it('answers with publicUrl, when configured, whatever the Host (a server behind a proxy)', async () => {
+    const behind = await startServer({ port: 0, logLevel: 'silent', dataDir: mkdtempSync(path.join(tmpdir(), 'openkvs-public-')), publicUrl: 'https://kvs.example.com/' });
+    try {
+      await clientFor(behind.url).send(new CreateStreamCommand({ StreamName: 'endpoint-stream', DataRetentionInHours: 1 }));
+      expect(await endpointFor('127.0.0.1', behind.url)).toBe('https://kvs.example.com');
+    } finally {
+      await behind.close();
+    }
+    await expect(startServer({ port: 0, logLevel: 'silent', dataDir: mkdtempSync(path.join(tmpdir(), 'openkvs-public-')), publicUrl: 'kvs.example.com' })).rejects.toThrow(/publicUrl "kvs.example.com" is not a URL/);
   });
 
   it('requires a valid APIName and an existing stream', async () => {

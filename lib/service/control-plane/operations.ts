@@ -241,9 +241,9 @@ export const controlPlaneOperations: Record<string, JsonOperation> = {
     return { Tags: resource(ctx, input.ResourceARN).tags };
   },
 
-  getDataEndpoint: (ctx, body) => {
+  getDataEndpoint: (ctx, body, request) => {
     const input = parseInput(schemas.getDataEndpoint, body);
     ctx.streams.resolve(input);
-    return { DataEndpoint: ctx.config.url };
+    return { DataEndpoint: request.baseUrl };
   },
 };

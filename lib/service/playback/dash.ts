@@ -34,7 +34,7 @@ const DashInput = z.strictObject({
   MaxManifestFragmentResults: maxResultsSchema.optional(),
 });
 
-export const getDASHStreamingSessionURL: JsonOperation = (ctx, input) => {
+export const getDASHStreamingSessionURL: JsonOperation = (ctx, input, request) => {
   const body = parseInput(DashInput, input);
   const stream = ctx.streams.resolve(body);
   const s = createSession(ctx, 'dash', {
@@ -46,7 +46,7 @@ export const getDASHStreamingSessionURL: JsonOperation = (ctx, input) => {
     maxFragments: body.MaxManifestFragmentResults,
     options: { timestamps: body.DisplayFragmentTimestamp ?? 'NEVER', numbers: body.DisplayFragmentNumber ?? 'NEVER' },
   });
-  return { DASHStreamingSessionURL: `${ctx.config.url}/dash/v1/getDASHManifest.mpd?SessionToken=${s.token}` };
+  return { DASHStreamingSessionURL: `${request.baseUrl}/dash/v1/getDASHManifest.mpd?SessionToken=${s.token}` };
 };
 
 const xml = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');

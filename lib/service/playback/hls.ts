@@ -41,7 +41,7 @@ const HlsInput = z.strictObject({
   MaxMediaPlaylistFragmentResults: maxResultsSchema.optional(),
 });
 
-export const getHLSStreamingSessionURL: JsonOperation = (ctx, input) => {
+export const getHLSStreamingSessionURL: JsonOperation = (ctx, input, request) => {
   const body = parseInput(HlsInput, input);
   if (body.ContainerFormat === 'MPEG_TS') {
     throw invalidArgument('ContainerFormat MPEG_TS is not supported by openkvs; use FRAGMENTED_MP4.');
@@ -60,7 +60,7 @@ export const getHLSStreamingSessionURL: JsonOperation = (ctx, input) => {
       timestamps: body.DisplayFragmentTimestamp ?? 'NEVER',
     },
   });
-  return { HLSStreamingSessionURL: `${ctx.config.url}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=${s.token}` };
+  return { HLSStreamingSessionURL: `${request.baseUrl}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=${s.token}` };
 };
 
 const tok = (s: PlaybackSession): string => encodeURIComponent(s.token);
