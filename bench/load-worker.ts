@@ -9,7 +9,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Clip, clusterHead, loadClip, setHeadTimecode } from './lib/media.js';
 import type { FromWorker, GoMessage, PrepareMessage, ResultMessage, ToWorker, WorkerStream } from './lib/protocol.js';
-import { type Ack, RawPutMedia } from './lib/put-media-socket.js';
+import type { PutMediaAck } from '../lib/put-media-ack.js';
+import { RawPutMedia } from './lib/put-media-socket.js';
 import { nowMs } from './lib/util.js';
 
 interface Sent {
@@ -78,7 +79,7 @@ async function prepare(m: PrepareMessage): Promise<void> {
   await send({ type: 'ready', connected: streams.filter((s) => s.conn).length, errors: errors.slice(0, 5) });
 }
 
-function onAck(st: StreamState, ack: Ack, at: number): void {
+function onAck(st: StreamState, ack: PutMediaAck, at: number): void {
   if (ack.FragmentTimecode === undefined) return;
   if (ack.EventType === 'ERROR') {
     errorAcks++;

@@ -3,8 +3,9 @@
  * HTTP chunk at its real time (30 fps), fragments 1 s apart, with ABSOLUTE epoch-ms timecodes.
  * Records when each frame was written and when each fragment's last byte left the socket.
  */
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { type Clip, clusterHead } from './media.js';
-import { type Ack, RawPutMedia } from './put-media-socket.js';
+import { RawPutMedia } from './put-media-socket.js';
 import type { ClientSecurity } from './security.js';
 import { nowMs } from './util.js';
 
@@ -53,7 +54,7 @@ export class FramePacedWriter {
     this.conn.send([this.opts.clip.header]);
   }
 
-  private onAck(ack: Ack, at: number): void {
+  private onAck(ack: PutMediaAck, at: number): void {
     if (ack.EventType === 'ERROR') {
       this.errors.push(`${ack.ErrorId} ${ack.ErrorCode}`);
       const r = ack.FragmentTimecode === undefined ? undefined : this.records.get(ack.FragmentTimecode);

@@ -8,16 +8,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { type ClientSecurity, requestHeaders } from './security.js';
 import { nowMs } from './util.js';
-
-export interface Ack {
-  EventType: 'BUFFERING' | 'RECEIVED' | 'PERSISTED' | 'ERROR' | 'IDLE';
-  FragmentTimecode?: number;
-  FragmentNumber?: string;
-  ErrorId?: number;
-  ErrorCode?: string;
-}
 
 export interface RawPutMediaOptions {
   host: string;
@@ -26,7 +19,7 @@ export interface RawPutMediaOptions {
   /** Producer start timestamp header, epoch ms (default now). */
   producerStartMs?: number;
   /** Every ack, with the time its bytes were read. */
-  onAck(ack: Ack, at: number): void;
+  onAck(ack: PutMediaAck, at: number): void;
   /** TLS and signing (default: plain, unsigned). */
   security?: ClientSecurity;
 }
@@ -230,9 +223,9 @@ export class RawPutMedia {
       const line = this.text.slice(0, nl).trim();
       this.text = this.text.slice(nl + 1);
       if (line === '') continue;
-      let ack: Ack;
+      let ack: PutMediaAck;
       try {
-        ack = JSON.parse(line) as Ack;
+        ack = JSON.parse(line) as PutMediaAck;
       } catch {
         this.errorText += line;
         continue;

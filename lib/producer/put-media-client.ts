@@ -5,14 +5,8 @@
  */
 import http from 'node:http';
 import { once } from 'node:events';
+import type { PutMediaAck } from '../put-media-ack.js';
 
-export interface PutMediaAck {
-  EventType: 'BUFFERING' | 'RECEIVED' | 'PERSISTED' | 'ERROR' | 'IDLE';
-  FragmentTimecode?: number;
-  FragmentNumber?: string;
-  ErrorId?: number;
-  ErrorCode?: string;
-}
 
 export interface PutMediaOptions {
   endpoint: string;

@@ -3,7 +3,8 @@
  * kvssink's (EBML header, unknown-size Segment, Info, Tracks, one Cluster per fragment).
  */
 import { clusterElement, type MkvFragments } from '../../lib/mkv/fragments.js';
-import { putMedia, type PutMediaAck, type PutMediaOptions } from '../../lib/producer/put-media-client.js';
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
+import { putMedia, type PutMediaOptions } from '../../lib/producer/put-media-client.js';
 
 export interface BodyOptions {
   from?: number;

@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import type { MkvFragments } from '../../lib/mkv/fragments.js';
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { archiveOperations } from '../../lib/service/archive/operations.js';
 import { controlPlaneOperations } from '../../lib/service/control-plane/operations.js';
 import { playbackOperations } from '../../lib/service/playback/index.js';
@@ -207,7 +208,7 @@ describe('fuzz', () => {
           expectNamedError(a, 'PutMedia');
           return;
         }
-        const acks = a.body.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { EventType: string; ErrorId?: number });
+        const acks = a.body.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as PutMediaAck);
         for (const ack of acks) {
           expect(['BUFFERING', 'RECEIVED', 'PERSISTED', 'ERROR', 'IDLE']).toContain(ack.EventType);
           if (ack.EventType === 'ERROR') expect(ack.ErrorId, JSON.stringify(ack)).toBeGreaterThanOrEqual(4000), expect(ack.ErrorId).toBeLessThan(5000);

@@ -12,7 +12,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsumedFragment, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import type { MkvFragments } from '../../lib/mkv/fragments.js';
-import { putMedia, type PutMediaAck } from '../../lib/producer/put-media-client.js';
+import { putMedia } from '../../lib/producer/put-media-client.js';
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { ffprobePackets, h264Fragments, h264Mkv } from '../helpers/media.js';
 import { acksOf, body, clusters, sendBody } from '../helpers/producer.js';
 import { type TestServer, startTestServer } from '../helpers/server.js';

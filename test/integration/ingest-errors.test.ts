@@ -26,7 +26,8 @@ import {
   uintElement,
 } from '../../lib/mkv/ebml.js';
 import type { MkvFragments } from '../../lib/mkv/fragments.js';
-import { type PutMediaAck, putMedia } from '../../lib/producer/put-media-client.js';
+import { putMedia } from '../../lib/producer/put-media-client.js';
+import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, clusters, sendBody } from '../helpers/producer.js';
 import { type TestServer, startTestServer } from '../helpers/server.js';

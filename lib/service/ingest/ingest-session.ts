@@ -22,22 +22,15 @@ import type { StreamRecord } from '../control-plane/stream-catalog.js';
 import type { LiveFragment } from '../media/live-hub.js';
 import { formatFragmentNumber } from '../storage/fragment-number.js';
 import type { FragmentHeader, StoredFragment } from '../storage/fragment-store.js';
+import type { PutMediaAck } from '../../put-media-ack.js';
 import { IngestError } from './ack-errors.js';
-
-export interface Ack {
-  EventType: 'BUFFERING' | 'RECEIVED' | 'PERSISTED' | 'ERROR' | 'IDLE';
-  FragmentTimecode?: number;
-  FragmentNumber?: string;
-  ErrorId?: number;
-  ErrorCode?: string;
-}
 
 export interface IngestSessionOptions {
   stream: StreamRecord;
   timecodeType: 'ABSOLUTE' | 'RELATIVE';
   /** Producer start timestamp (RELATIVE mode base), ms. */
   producerStartMs: number;
-  sendAck: (ack: Ack) => void;
+  sendAck: (ack: PutMediaAck) => void;
 }
 
 const END_OF_FRAGMENT_TAG = 'AWS_KINESISVIDEO_END_OF_FRAGMENT';

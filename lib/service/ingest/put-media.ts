@@ -9,8 +9,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KvsApiError, invalidArgument } from '../../errors.js';
+import type { PutMediaAck } from '../../put-media-ack.js';
 import type { ServiceContext } from '../context.js';
-import { type Ack, IngestSession } from './ingest-session.js';
+import { IngestSession } from './ingest-session.js';
 
 /** Pause reading the body while this many of its fragments wait for storage. */
 const MAX_FRAGMENTS_IN_FLIGHT = 4;
@@ -61,7 +62,7 @@ export async function handlePutMedia(ctx: ServiceContext, req: IncomingMessage, 
       stream,
       timecodeType: type,
       producerStartMs,
-      sendAck: (ack: Ack) => {
+      sendAck: (ack: PutMediaAck) => {
         if (res.writableEnded || res.destroyed) return;
         if (!acksWanted && ack.EventType !== 'ERROR') return;
         res.write(`${JSON.stringify(ack)}\n`);
