@@ -107,12 +107,21 @@ export class StreamConfigError extends OpenKvsError<StreamConfigErrorCode> {
   }
 }
 
+/**
+ * Pipeline failures: the upload (`KVS_*`, from the details kvssink posts), any other element
+ * (`GST_ERROR`), and calls the addon refuses: `setProperty`/`getProperty` of an element or
+ * property the pipeline does not have or a value the property cannot take (`NO_SUCH_ELEMENT`,
+ * `NO_SUCH_PROPERTY`, `INVALID_PROPERTY_VALUE`), anything on a closed pipeline (`PIPELINE_CLOSED`).
+ */
 export type PipelineErrorCode =
   | 'KVS_ACCESS_DENIED'
   | 'KVS_STREAM_NOT_FOUND'
   | 'KVS_ACK_ERROR'
   | 'KVS_SERVICE_ERROR'
   | 'GST_ERROR'
+  | 'NO_SUCH_ELEMENT'
+  | 'NO_SUCH_PROPERTY'
+  | 'INVALID_PROPERTY_VALUE'
   | 'PIPELINE_CLOSED';
 
 export interface PipelineErrorInfo {
@@ -129,10 +138,15 @@ export interface PipelineErrorInfo {
   debug?: string;
 }
 
-/** An error from a running pipeline: kvssink's upload, or any other element. */
+/** An error of a pipeline: kvssink's upload, any other element, or a call the pipeline refused. */
 export class PipelineError extends OpenKvsError<PipelineErrorCode> {
   readonly info: PipelineErrorInfo;
-  /** False for errors kvssink reported and is recovering from on its own (the pipeline goes on); true when the pipeline stopped. */
+  /**
+   * True (the default) when the pipeline has stopped: the error that rejects `finished`, a pipeline
+   * that refused to start, a call on a closed pipeline. False when it goes on: an upload problem
+   * kvssink retries on its own, a failed credentials refresh (the previous credentials stay in
+   * use), a refused `setProperty`/`getProperty`.
+   */
   readonly fatal: boolean;
 
   constructor(code: PipelineErrorCode, message: string, info: PipelineErrorInfo, options: OpenKvsErrorOptions & { fatal?: boolean } = {}) {

@@ -126,19 +126,26 @@ function uploadErrorOf(m: NativeMessage): PipelineError {
   });
 }
 
+/** The PipelineError codes of the addon's own errors (thrown by its calls, with an `ERR_*` code). */
+const NATIVE_ERROR_CODES: Readonly<Record<string, PipelineErrorCode>> = {
+  ERR_NO_SUCH_ELEMENT: 'NO_SUCH_ELEMENT',
+  ERR_NO_SUCH_PROPERTY: 'NO_SUCH_PROPERTY',
+  ERR_INVALID_PROPERTY_VALUE: 'INVALID_PROPERTY_VALUE',
+  ERR_PIPELINE_CLOSED: 'PIPELINE_CLOSED',
+};
+
 /**
- * The addon's own errors (`ERR_NO_SUCH_ELEMENT`, `ERR_NO_SUCH_PROPERTY`,
- * `ERR_INVALID_PROPERTY_VALUE`, `ERR_PIPELINE_CLOSED`) as OpenKvsErrors with the code without
- * its `ERR_` prefix (`PIPELINE_CLOSED` is a PipelineError, like the closed pipeline's others).
+ * Runs a call into the addon; what it throws becomes a PipelineError (the addon's error as
+ * `cause`). A refused call leaves the pipeline as it was (not fatal); a closed pipeline has stopped.
  */
 function nativeCall<T>(call: () => T): T {
   try {
     return call();
   } catch (err) {
     const e = err as Error & { code?: string };
-    const code = (e.code ?? 'ERR_NATIVE').replace(/^ERR_/, '');
-    if (code === 'PIPELINE_CLOSED') throw new PipelineError('PIPELINE_CLOSED', e.message, {}, { cause: err });
-    throw new OpenKvsError(code, e.message, { cause: err });
+    const code = NATIVE_ERROR_CODES[e.code ?? ''];
+    if (code) throw new PipelineError(code, e.message, {}, { cause: err, fatal: code === 'PIPELINE_CLOSED' });
+    throw new PipelineError('GST_ERROR', e.message, { domain: e.code }, { cause: err, fatal: false });
   }
 }
 
@@ -177,10 +184,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     this.sinks = this.native.elementsOfFactory('kvssink');
     for (const sink of this.sinks) {
-      if (options.endpoint) this.native.setProperty(sink, 'endpoint', options.endpoint);
-      if (options.caCert) this.native.setProperty(sink, 'ca-cert', options.caCert);
-      if (options.region) this.native.setProperty(sink, 'aws-region', options.region);
-      if (options.stopTimeoutSeconds !== undefined) this.native.setProperty(sink, 'stop-stream-timeout', options.stopTimeoutSeconds);
+      if (options.endpoint) this.setProperty(sink, 'endpoint', options.endpoint);
+      if (options.caCert) this.setProperty(sink, 'ca-cert', options.caCert);
+      if (options.region) this.setProperty(sink, 'aws-region', options.region);
+      if (options.stopTimeoutSeconds !== undefined) this.setProperty(sink, 'stop-stream-timeout', options.stopTimeoutSeconds);
     }
   }
 
@@ -199,7 +206,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         });
         this.pushCredentials(await this.refresher.start());
       }
-      const result = await this.request((id) => this.native.setState('PLAYING', id));
+      const result = await this.request((id) => nativeCall(() => this.native.setState('PLAYING', id)));
       if (result === 'FAILURE') {
         throw (await Promise.race([this.finished.then(() => undefined, (e: unknown) => e), delay(2000)])) ??
           new PipelineError('GST_ERROR', 'the pipeline refused to start', {});
@@ -221,7 +228,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.state = 'stopping';
     this.refresher?.stop();
     if (drain && wasRunning && !this.settled) {
-      this.native.sendEos();
+      nativeCall(() => this.native.sendEos());
       await Promise.race([this.finished.catch(() => undefined), delay(options.timeoutMs ?? 130_000)]);
     }
     await this.close();
@@ -248,7 +255,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   private close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.request((id) => this.native.close(id));
+      await this.request((id) => nativeCall(() => this.native.close(id)));
       this.state = 'closed';
       this.gstState = 'NULL';
       this.settleWith(undefined);
@@ -259,9 +266,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   private pushCredentials(c: Credentials): void {
     for (const sink of this.sinks) {
-      this.native.setProperty(sink, 'access-key', c.accessKeyId);
-      this.native.setProperty(sink, 'secret-key', c.secretAccessKey);
-      this.native.setProperty(sink, 'session-token', c.sessionToken ?? 'session_token');
+      this.setProperty(sink, 'access-key', c.accessKeyId);
+      this.setProperty(sink, 'secret-key', c.secretAccessKey);
+      this.setProperty(sink, 'session-token', c.sessionToken ?? 'session_token');
     }
   }
 

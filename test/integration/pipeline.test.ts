@@ -37,23 +37,33 @@ async function listed(stream: string, credentials = A) {
 }
 
 describe('Pipeline', () => {
-  it('setProperty / getProperty refuse unknown elements, properties and values with OpenKvsErrors', async () => {
+  it('setProperty / getProperty refuse unknown elements, properties and values with PipelineErrors', async () => {
     const p = new Pipeline('videotestsrc name=src ! fakesink name=out', { credentials: false });
-    const codeOf = (f: () => unknown) => {
+    const refusal = (f: () => unknown) => {
       try {
         f();
       } catch (e) {
         expect(e).toBeInstanceOf(OpenKvsError);
-        return (e as OpenKvsError).code;
+        expect(e).toBeInstanceOf(PipelineError);
+        const err = e as PipelineError;
+        // The addon's own error stays reachable, with its ERR_* code.
+        expect((err.cause as { code?: string } | undefined)?.code).toBe(`ERR_${err.code}`);
+        return { code: err.code, fatal: err.fatal, message: err.message };
       }
       return 'no error';
     };
-    expect(codeOf(() => p.setProperty('nope', 'pattern', 1))).toBe('NO_SUCH_ELEMENT');
-    expect(codeOf(() => p.setProperty('src', 'no-such-property', 1))).toBe('NO_SUCH_PROPERTY');
-    expect(codeOf(() => p.getProperty('src', 'no-such-property'))).toBe('NO_SUCH_PROPERTY');
+    expect(refusal(() => p.setProperty('nope', 'pattern', 1))).toEqual({ code: 'NO_SUCH_ELEMENT', fatal: false, message: expect.stringContaining('"nope"') });
+    expect(refusal(() => p.setProperty('src', 'no-such-property', 1))).toMatchObject({ code: 'NO_SUCH_PROPERTY', fatal: false });
+    expect(refusal(() => p.getProperty('src', 'no-such-property'))).toMatchObject({ code: 'NO_SUCH_PROPERTY', fatal: false });
+    expect(refusal(() => p.setProperty('src', 'num-buffers', 'many'))).toEqual({
+      code: 'INVALID_PROPERTY_VALUE',
+      fatal: false,
+      message: expect.stringContaining('"num-buffers"'),
+    });
     p.setProperty('src', 'num-buffers', 5);
     expect(p.getProperty('src', 'num-buffers')).toBe(5);
     await p.stop({ drain: false }).catch(() => {});
+    expect(refusal(() => p.setProperty('src', 'num-buffers', 6))).toMatchObject({ code: 'PIPELINE_CLOSED', fatal: true });
   });
 
   it('uploads with typed events; fragment-ack numbers are the ones ListFragments returns', async () => {

@@ -17,7 +17,15 @@ it('types Pipeline events by name', () => {
   expectTypeOf<PipelineEvents['error']>().toEqualTypeOf<[PipelineError]>();
   expectTypeOf<FragmentAck['eventType']>().toEqualTypeOf<'BUFFERING' | 'RECEIVED' | 'PERSISTED' | 'ERROR'>();
   expectTypeOf<PipelineError['code']>().toEqualTypeOf<
-    'KVS_ACCESS_DENIED' | 'KVS_STREAM_NOT_FOUND' | 'KVS_ACK_ERROR' | 'KVS_SERVICE_ERROR' | 'GST_ERROR' | 'PIPELINE_CLOSED'
+    | 'KVS_ACCESS_DENIED'
+    | 'KVS_STREAM_NOT_FOUND'
+    | 'KVS_ACK_ERROR'
+    | 'KVS_SERVICE_ERROR'
+    | 'GST_ERROR'
+    | 'NO_SUCH_ELEMENT'
+    | 'NO_SUCH_PROPERTY'
+    | 'INVALID_PROPERTY_VALUE'
+    | 'PIPELINE_CLOSED'
   >();
   expectTypeOf<Pipeline['finished']>().toEqualTypeOf<Promise<void>>();
   expectTypeOf<Pipeline['start']>().returns.toEqualTypeOf<Promise<void>>();
