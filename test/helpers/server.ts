@@ -7,10 +7,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
-import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
+import {
+  type Fragment,
+  GetMediaForFragmentListCommand,
+  KinesisVideoArchivedMediaClient,
+  ListFragmentsCommand,
+} from '@aws-sdk/client-kinesis-video-archived-media';
 import { KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { type ConsumedFragment, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import { sdkTlsSettings } from '../../lib/tls-trust.js';
 import { type OpenKvsServer, type ServerOptions, startServer } from '../../lib/service/server.js';
 
@@ -94,4 +100,41 @@ export function capturingLogger(): { logger: Logger; logs: Array<Record<string, 
     },
   });
   return { logger: pino({ level: 'info' }, sink), logs };
+}
+
+/** Every stored fragment of a stream, by fragment number: ListFragments by server timestamp over all time, every page. */
+export async function listAllFragments(archived: KinesisVideoArchivedMediaClient, stream: string): Promise<Fragment[]> {
+  const FragmentSelector = {
+    FragmentSelectorType: 'SERVER_TIMESTAMP' as const,
+    TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 3_600_000) },
+  };
+  const fragments: Fragment[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await archived.send(new ListFragmentsCommand({ StreamName: stream, FragmentSelector, NextToken }));
+    fragments.push(...(page.Fragments ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  // Fragment numbers have a fixed width: text order is number order.
+  return fragments.sort((a, b) => (a.FragmentNumber! < b.FragmentNumber! ? -1 : 1));
+}
+
+/** The media GetMediaForFragmentList returns for these fragment numbers (one MKV document a fragment). */
+export async function fragmentMedia(archived: KinesisVideoArchivedMediaClient, stream: string, numbers: string[]): Promise<Buffer> {
+  const res = await archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers }));
+  return Buffer.from(await res.Payload!.transformToByteArray());
+}
+
+/** GetMedia-style media parsed into fragments (tags, tracks, frames). */
+export function parseFragments(media: Buffer): ConsumedFragment[] {
+  const fragments: ConsumedFragment[] = [];
+  const parser = new GetMediaParser({ onFragment: (f) => fragments.push(f) });
+  parser.push(media);
+  parser.end();
+  return fragments;
+}
+
+/** The fragments GetMediaForFragmentList returns for these numbers, parsed. */
+export async function readFragments(archived: KinesisVideoArchivedMediaClient, stream: string, numbers: string[]): Promise<ConsumedFragment[]> {
+  return parseFragments(await fragmentMedia(archived, stream, numbers));
 }

@@ -6,15 +6,25 @@
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { GetMediaForFragmentListCommand, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsumerError } from '../../lib/errors.js';
 import { FileCheckpointStore, MemoryCheckpointStore } from '../../lib/consumer/checkpoint-store.js';
-import { type ConsumedFrame, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
+import type { ConsumedFrame } from '../../lib/consumer/get-media-parser.js';
 import { StreamReader, type StreamFrame } from '../../lib/consumer/stream-reader.js';
 import { awsEnv, gstLaunch, hasElement } from '../helpers/gst.js';
-import { type Clients, clientsFor, credentials, freePort, spawnServer, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import {
+  type Clients,
+  clientsFor,
+  credentials,
+  freePort,
+  listAllFragments,
+  readFragments,
+  spawnServer,
+  startTestServer,
+  tempDir,
+  type TestServer,
+} from '../helpers/server.js';
 
 const H264 = 'x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse';
 const H265 = 'x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse';
@@ -28,19 +38,8 @@ function upload(url: string, stream: string, frames: number, enc = H264, live = 
 
 /** The stored frames as GetMediaForFragmentList gives them (an independent reading path). */
 async function storedFrames(c: Clients, stream: string): Promise<ConsumedFrame[]> {
-  const listed = await c.archived.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-    }),
-  );
-  const numbers = (listed.Fragments ?? []).map((f) => f.FragmentNumber!).sort();
-  const res = await c.archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers }));
-  const frames: ConsumedFrame[] = [];
-  const parser = new GetMediaParser({ onFrame: (f) => frames.push(f) });
-  parser.push(Buffer.from(await res.Payload!.transformToByteArray()));
-  parser.end();
-  return frames;
+  const numbers = (await listAllFragments(c.archived, stream)).map((f) => f.FragmentNumber!);
+  return (await readFragments(c.archived, stream, numbers)).flatMap((f) => f.frames);
 }
 
 async function take(reader: StreamReader, count: number): Promise<StreamFrame[]> {

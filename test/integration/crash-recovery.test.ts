@@ -4,13 +4,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
-import { GetMediaForFragmentListCommand, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, expect, it } from 'vitest';
 import { putMedia } from '../../lib/producer/put-media-client.js';
 import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { h264Fragments } from '../helpers/media.js';
 import { clusters } from '../helpers/producer.js';
-import { clientsFor, freePort, spawnServer, tempDir } from '../helpers/server.js';
+import { clientsFor, fragmentMedia, freePort, listAllFragments, spawnServer, tempDir } from '../helpers/server.js';
 
 const children: ChildProcess[] = [];
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
@@ -57,22 +56,10 @@ it('keeps every PERSISTED fragment across a SIGKILL mid-ingest', async () => {
 
   const second = await spawnServer(dataDir, port);
   children.push(second.child);
-  const listed = await c.archived.send(
-    new ListFragmentsCommand({
-      StreamName: 'crash',
-      FragmentSelector: {
-        FragmentSelectorType: 'PRODUCER_TIMESTAMP',
-        TimestampRange: { StartTimestamp: new Date(base), EndTimestamp: new Date() },
-      },
-    }),
-  );
-  const listedNumbers = new Set(listed.Fragments!.map((f) => f.FragmentNumber));
+  const listedNumbers = new Set((await listAllFragments(c.archived, 'crash')).map((f) => f.FragmentNumber));
   for (const a of acked) expect(listedNumbers.has(a.FragmentNumber)).toBe(true);
 
-  const res = await c.archived.send(
-    new GetMediaForFragmentListCommand({ StreamName: 'crash', Fragments: acked.map((a) => a.FragmentNumber!) }),
-  );
-  const bytes = Buffer.from(await res.Payload!.transformToByteArray());
+  const bytes = await fragmentMedia(c.archived, 'crash', acked.map((a) => a.FragmentNumber!));
   for (const a of acked) {
     const index = frags.clusters.findIndex((cl) => base + cl.timecode === a.FragmentTimecode);
     expect(index).toBeGreaterThanOrEqual(0);

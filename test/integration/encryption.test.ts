@@ -9,12 +9,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
-import { GetMediaForFragmentListCommand, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MkvFragments } from '../../lib/mkv/fragments.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, sendBody } from '../helpers/producer.js';
-import { capturingLogger, credentials, startTestServer, type TestServer } from '../helpers/server.js';
+import { capturingLogger, credentials, fragmentMedia, listAllFragments, startTestServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const cli = path.resolve('dist/lib/cli/main.js');
@@ -29,18 +28,9 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-async function fragmentNumbers(stream: string): Promise<string[]> {
-  const res = await t.archived.send(new ListFragmentsCommand({
-    StreamName: stream,
-    FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-  }));
-  return (res.Fragments ?? []).map((f) => f.FragmentNumber!).sort();
-}
-
-async function readAll(stream: string, numbers: string[]): Promise<Buffer> {
-  const res = await t.archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers }));
-  return Buffer.from(await res.Payload!.transformToByteArray());
-}
+const fragmentNumbers = async (stream: string): Promise<string[]> =>
+  (await listAllFragments(t.archived, stream)).map((f) => f.FragmentNumber!);
+const readAll = (stream: string, numbers: string[]): Promise<Buffer> => fragmentMedia(t.archived, stream, numbers);
 
 beforeAll(async () => {
   frags = await h264Fragments({ frames: 90, gop: 30 });

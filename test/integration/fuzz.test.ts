@@ -9,10 +9,8 @@
  */
 import http from 'node:http';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis-video';
-import { GetMediaForFragmentListCommand, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import type { MkvFragments } from '../../lib/mkv/fragments.js';
 import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { archiveOperations } from '../../lib/service/archive/operations.js';
@@ -20,7 +18,7 @@ import { controlPlaneOperations } from '../../lib/service/control-plane/operatio
 import { playbackOperations } from '../../lib/service/playback/index.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, sendBody } from '../helpers/producer.js';
-import { credentials, startTestServer, type TestServer } from '../helpers/server.js';
+import { credentials, listAllFragments, readFragments, startTestServer, type TestServer } from '../helpers/server.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 const SCALE = Number(process.env.FUZZ_RUNS ?? 1);
@@ -128,20 +126,10 @@ afterAll(() => t?.close());
 /** The server still answers, and every fragment it lists for `stream` can be read and parsed. */
 async function expectHealthy(stream: string) {
   await expect(t.kv.send(new ListStreamsCommand({}))).resolves.toBeDefined();
-  const listed = await t.archived.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-    }),
-  );
-  const numbers = (listed.Fragments ?? []).map((f) => f.FragmentNumber!);
+  const numbers = (await listAllFragments(t.archived, stream)).map((f) => f.FragmentNumber!);
   for (let i = 0; i < numbers.length; i += 100) {
-    const res = await t.archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers.slice(i, i + 100) }));
-    const parsed: Array<string | undefined> = [];
-    const parser = new GetMediaParser({ onFragment: (f) => parsed.push(f.fragmentNumber) });
-    parser.push(Buffer.from(await res.Payload!.transformToByteArray()));
-    parser.end();
-    expect(parsed).toEqual(numbers.slice(i, i + 100));
+    const parsed = await readFragments(t.archived, stream, numbers.slice(i, i + 100));
+    expect(parsed.map((f) => f.fragmentNumber)).toEqual(numbers.slice(i, i + 100));
   }
   return numbers.length;
 }

@@ -8,14 +8,9 @@
  */
 import http from 'node:http';
 import { DescribeStreamCommand } from '@aws-sdk/client-kinesis-video';
-import {
-  GetMediaForFragmentListCommand,
-  ListFragmentsCommand,
-  type Fragment,
-} from '@aws-sdk/client-kinesis-video-archived-media';
+import { ListFragmentsCommand, type Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
 import { GetMediaCommand } from '@aws-sdk/client-kinesis-video-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsumedFragment, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import {
   ID,
   SEGMENT_UNKNOWN_SIZE,
@@ -30,7 +25,7 @@ import { putMedia } from '../../lib/producer/put-media-client.js';
 import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, clusters, sendBody } from '../helpers/producer.js';
-import { type TestServer, startTestServer } from '../helpers/server.js';
+import { type TestServer, listAllFragments, readFragments as readStored, startTestServer } from '../helpers/server.js';
 
 // ---- a PutMedia client that can see the connection ------------------------------------------
 
@@ -145,21 +140,8 @@ function simpleBlock(track: number, timecode: number, data: Buffer): Buffer {
 
 const EVERYTHING = { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 24 * 3_600_000) };
 
-async function storedFragments(ts: TestServer, streamName: string): Promise<Fragment[]> {
-  const out = await ts.archived.send(
-    new ListFragmentsCommand({ StreamName: streamName, FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: EVERYTHING } }),
-  );
-  return (out.Fragments ?? []).sort((a, b) => (a.FragmentNumber! < b.FragmentNumber! ? -1 : 1));
-}
-
-async function readFragments(ts: TestServer, streamName: string, numbers: string[]): Promise<ConsumedFragment[]> {
-  const out = await ts.archived.send(new GetMediaForFragmentListCommand({ StreamName: streamName, Fragments: numbers }));
-  const fragments: ConsumedFragment[] = [];
-  const parser = new GetMediaParser({ onFragment: (f) => fragments.push(f) });
-  parser.push(await out.Payload!.transformToByteArray());
-  parser.end();
-  return fragments;
-}
+const storedFragments = (ts: TestServer, streamName: string) => listAllFragments(ts.archived, streamName);
+const readFragments = (ts: TestServer, streamName: string, numbers: string[]) => readStored(ts.archived, streamName, numbers);
 
 // ---- the scenario every refusal goes through ------------------------------------------------
 

@@ -4,11 +4,7 @@
  * connection mid-fragment; the per-fragment ACK sequence; and retention-0 streams, which are
  * acknowledged up to RECEIVED and still served by GetMedia.
  */
-import {
-  GetMediaForFragmentListCommand,
-  ListFragmentsCommand,
-  type Fragment,
-} from '@aws-sdk/client-kinesis-video-archived-media';
+import type { Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
 import { DescribeStreamCommand } from '@aws-sdk/client-kinesis-video';
 import { GetMediaCommand } from '@aws-sdk/client-kinesis-video-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +15,7 @@ import { type PutMediaSession, putMedia } from '../../lib/producer/put-media-cli
 import type { PutMediaAck } from '../../lib/put-media-ack.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, clusters, sendBody } from '../helpers/producer.js';
-import { type TestServer, startTestServer } from '../helpers/server.js';
+import { type TestServer, listAllFragments, readFragments as readStored, startTestServer } from '../helpers/server.js';
 
 let ts: TestServer;
 /** Eight 1/3-second fragments of 10 frames each. */
@@ -88,27 +84,8 @@ const liveClusters = (from: number, to: number, baseTimecode: number): Buffer[] 
 
 const END_OF_FRAGMENT = tagsElement([['AWS_KINESISVIDEO_END_OF_FRAGMENT', '']]);
 
-async function storedFragments(streamName: string): Promise<Fragment[]> {
-  const out = await ts.archived.send(
-    new ListFragmentsCommand({
-      StreamName: streamName,
-      FragmentSelector: {
-        FragmentSelectorType: 'SERVER_TIMESTAMP',
-        TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 3_600_000) },
-      },
-    }),
-  );
-  return (out.Fragments ?? []).sort((a, b) => (a.FragmentNumber! < b.FragmentNumber! ? -1 : 1));
-}
-
-async function readFragments(streamName: string, numbers: string[]): Promise<ConsumedFragment[]> {
-  const out = await ts.archived.send(new GetMediaForFragmentListCommand({ StreamName: streamName, Fragments: numbers }));
-  const got: ConsumedFragment[] = [];
-  const parser = new GetMediaParser({ onFragment: (f) => got.push(f) });
-  parser.push(await out.Payload!.transformToByteArray());
-  parser.end();
-  return got;
-}
+const storedFragments = (streamName: string) => listAllFragments(ts.archived, streamName);
+const readFragments = (streamName: string, numbers: string[]) => readStored(ts.archived, streamName, numbers);
 
 /** The first `count` fragments GetMedia returns from EARLIEST (then the connection is dropped). */
 async function getMediaFragments(streamName: string, count: number): Promise<ConsumedFragment[]> {

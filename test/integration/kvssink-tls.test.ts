@@ -8,13 +8,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
+import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRange } from '../../lib/consumer/range-reader.js';
 import { ConsumerError, Pipeline, PipelineError, StreamConfigError, ensureStream } from '../../lib/index.js';
 import { awsEnv, gstLaunch } from '../helpers/gst.js';
-import { credentials, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { credentials, listAllFragments, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 
 const CLIP = (frames: number) =>
   `videotestsrc num-buffers=${frames} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ` +
@@ -27,18 +27,11 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 async function fragmentsOf(stream: string, archived = t.archived): Promise<number> {
-  const r = await archived
-    .send(
-      new ListFragmentsCommand({
-        StreamName: stream,
-        FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-      }),
-    )
-    .catch((e: { name?: string }) => {
-      if (e.name === 'ResourceNotFoundException') return { Fragments: [] };
-      throw e;
-    });
-  return r.Fragments?.length ?? 0;
+  const fragments = await listAllFragments(archived, stream).catch((e: { name?: string }) => {
+    if (e.name === 'ResourceNotFoundException') return [];
+    throw e;
+  });
+  return fragments.length;
 }
 
 describe('kvssink over https', () => {

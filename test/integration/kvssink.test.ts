@@ -5,31 +5,28 @@
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
-import { GetMediaForFragmentListCommand, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsumedFragment, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
+import type { ConsumedFragment } from '../../lib/consumer/get-media-parser.js';
 import { ffprobePackets } from '../helpers/media.js';
-import { type Clients, clientsFor, freePort, spawnServer, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import {
+  type Clients,
+  clientsFor,
+  fragmentMedia,
+  freePort,
+  listAllFragments,
+  parseFragments,
+  spawnServer,
+  startTestServer,
+  tempDir,
+  type TestServer,
+} from '../helpers/server.js';
 import { awsEnv, gstLaunch, hasElement } from '../helpers/gst.js';
 
 async function readBack(c: Clients, stream: string): Promise<{ fragments: ConsumedFragment[]; docs: Buffer[] }> {
-  const listed = await c.archived.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: {
-        FragmentSelectorType: 'SERVER_TIMESTAMP',
-        TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) },
-      },
-    }),
-  );
-  const numbers = (listed.Fragments ?? []).map((f) => f.FragmentNumber!).sort();
+  const numbers = (await listAllFragments(c.archived, stream)).map((f) => f.FragmentNumber!);
   if (numbers.length === 0) return { fragments: [], docs: [] };
-  const res = await c.archived.send(new GetMediaForFragmentListCommand({ StreamName: stream, Fragments: numbers }));
-  const bytes = Buffer.from(await res.Payload!.transformToByteArray());
-  const fragments: ConsumedFragment[] = [];
-  const parser = new GetMediaParser({ onFragment: (f) => fragments.push(f) });
-  parser.push(bytes);
-  parser.end();
+  const bytes = await fragmentMedia(c.archived, stream, numbers);
+  const fragments = parseFragments(bytes);
   const docs: Buffer[] = [];
   const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
   for (let at = 0; at < bytes.length; ) {

@@ -3,10 +3,10 @@
  * fragment numbers that match ListFragments, typed errors, and credentials refreshed while
  * uploading.
  */
-import { KinesisVideoArchivedMediaClient, ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
+import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenKvsError, Pipeline, PipelineError, ensureStream, type FragmentAck, type UploadStats } from '../../lib/index.js';
-import { capturingLogger, startTestServer, type TestServer } from '../helpers/server.js';
+import { capturingLogger, listAllFragments, startTestServer, type TestServer } from '../helpers/server.js';
 
 const A = { accessKeyId: 'AKIAPIPELINETESTAAAA', secretAccessKey: 'secret-a' };
 const B = { accessKeyId: 'AKIAPIPELINETESTBBBB', secretAccessKey: 'secret-b' };
@@ -25,16 +25,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-async function listed(stream: string, credentials = A) {
-  const c = new KinesisVideoArchivedMediaClient({ endpoint: t.url, region: 'us-east-1', credentials });
-  const r = await c.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-    }),
-  );
-  return (r.Fragments ?? []).sort((a, b) => a.FragmentNumber!.localeCompare(b.FragmentNumber!));
-}
+const listed = (stream: string, credentials = A) =>
+  listAllFragments(new KinesisVideoArchivedMediaClient({ endpoint: t.url, region: 'us-east-1', credentials }), stream);
 
 describe('Pipeline', () => {
   it('setProperty / getProperty refuse unknown elements, properties and values with PipelineErrors', async () => {

@@ -6,11 +6,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CameraStatus } from '../../lib/relay/camera.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.js';
-import { credentials, freePort, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
+import { credentials, freePort, listAllFragments, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 
 const CLI = 'dist/lib/cli/main.js';
 let t: TestServer;
@@ -61,13 +60,7 @@ async function until<T>(what: string, get: () => Promise<T>, cond: (v: T) => boo
 }
 
 async function lastServerTimestamp(stream: string): Promise<number> {
-  const r = await t.archived.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-    }),
-  );
-  return Math.max(0, ...(r.Fragments ?? []).map((f) => f.ServerTimestamp!.getTime()));
+  return Math.max(0, ...(await listAllFragments(t.archived, stream)).map((f) => f.ServerTimestamp!.getTime()));
 }
 
 it('SIGHUP removes a camera and adds another; the unchanged one is untouched; SIGTERM drains and exits 0', async () => {

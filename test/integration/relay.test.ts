@@ -3,7 +3,7 @@
  * server: two cameras at once, one camera's outage, status and metrics; H.265 and AAC audio
  * passed through (the stored MKV names their codecs).
  */
-import { ListFragmentsCommand, type Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
+import type { Fragment } from '@aws-sdk/client-kinesis-video-archived-media';
 import { GetMediaCommand } from '@aws-sdk/client-kinesis-video-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CameraStatus } from '../../lib/relay/camera.js';
@@ -11,7 +11,7 @@ import { parseRelayConfig } from '../../lib/relay/config.js';
 import { Relay } from '../../lib/relay/relay.js';
 import { startStatusServer } from '../../lib/relay/status-server.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.js';
-import { credentials, startTestServer, type TestServer } from '../helpers/server.js';
+import { credentials, listAllFragments, startTestServer, type TestServer } from '../helpers/server.js';
 
 let t: TestServer;
 let cams: RtspServer[] = [];
@@ -32,15 +32,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-async function fragments(stream: string): Promise<Fragment[]> {
-  const r = await t.archived.send(
-    new ListFragmentsCommand({
-      StreamName: stream,
-      FragmentSelector: { FragmentSelectorType: 'SERVER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 60_000) } },
-    }),
-  );
-  return (r.Fragments ?? []).sort((a, b) => (BigInt(a.FragmentNumber!) < BigInt(b.FragmentNumber!) ? -1 : 1));
-}
+const fragments = (stream: string): Promise<Fragment[]> => listAllFragments(t.archived, stream);
 
 /** Gaps between consecutive fragments (start of one minus end of the previous), seconds. */
 function gaps(frags: Fragment[]): number[] {

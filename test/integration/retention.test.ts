@@ -12,11 +12,6 @@ import {
   UpdateDataRetentionCommand,
   type StreamInfo,
 } from '@aws-sdk/client-kinesis-video';
-import {
-  GetMediaForFragmentListCommand,
-  ListFragmentsCommand,
-  type Fragment,
-} from '@aws-sdk/client-kinesis-video-archived-media';
 import { GetMediaCommand } from '@aws-sdk/client-kinesis-video-media';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ConsumedFragment, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
@@ -24,7 +19,7 @@ import type { MkvFragments } from '../../lib/mkv/fragments.js';
 import { putMedia } from '../../lib/producer/put-media-client.js';
 import { h264Fragments } from '../helpers/media.js';
 import { acksOf, body, clusters, sendBody } from '../helpers/producer.js';
-import { type TestServer, startTestServer, tempDir } from '../helpers/server.js';
+import { type TestServer, fragmentMedia, listAllFragments, startTestServer, tempDir } from '../helpers/server.js';
 
 /** Three 1/3-second fragments. */
 let frags: MkvFragments;
@@ -40,21 +35,8 @@ async function describeStream(ts: TestServer, name: string): Promise<StreamInfo>
   return (await ts.kv.send(new DescribeStreamCommand({ StreamName: name }))).StreamInfo!;
 }
 
-async function storedFragments(ts: TestServer, name: string): Promise<Fragment[]> {
-  const out = await ts.archived.send(
-    new ListFragmentsCommand({
-      StreamName: name,
-      FragmentSelector: {
-        FragmentSelectorType: 'SERVER_TIMESTAMP',
-        TimestampRange: { StartTimestamp: new Date(0), EndTimestamp: new Date(Date.now() + 3_600_000) },
-      },
-    }),
-  );
-  return (out.Fragments ?? []).sort((a, b) => (a.FragmentNumber! < b.FragmentNumber! ? -1 : 1));
-}
-
-const getMediaForFragmentList = (ts: TestServer, name: string, numbers: string[]) =>
-  ts.archived.send(new GetMediaForFragmentListCommand({ StreamName: name, Fragments: numbers }));
+const storedFragments = (ts: TestServer, name: string) => listAllFragments(ts.archived, name);
+const getMediaForFragmentList = (ts: TestServer, name: string, numbers: string[]) => fragmentMedia(ts.archived, name, numbers);
 
 /** Data files (`*.frag`) under the stream folders, as `<folder>/<file>`. */
 function dataFiles(dataDir: string): string[] {
@@ -184,7 +166,7 @@ describe('retention 0', () => {
     const archived = await storedFragments(second, 'archived');
     expect(archived).toHaveLength(3);
     const readBack = await getMediaForFragmentList(second, 'archived', archived.map((f) => f.FragmentNumber!));
-    expect((await readBack.Payload!.transformToByteArray()).length).toBeGreaterThan(0);
+    expect(readBack.length).toBeGreaterThan(0);
     // Only the archived stream's data file is left.
     const filesAfter = dataFiles(dataDir);
     expect(filesAfter).toHaveLength(1);
