@@ -29,11 +29,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createStreams } from './lib/kvs.js';
 import { type ServerProcess, startServerProcess } from './lib/server-process.js';
+import { QuietWaiter } from './lib/proc.js';
 import { fmtNum, formatTable, nowMs, repoRoot, sleep } from './lib/util.js';
 import { type BridgeClip, ensureBridgeClip } from './bridge/clip.js';
 import { type PacedSource, ackPipeline, floodExpected, floodPipeline, pacedBranch } from './bridge/pipelines.js';
 import type { AckCounts, AcksResult, FloodResult, PacedSnapshot } from './bridge/protocol.js';
-import { type WindowResult, forkRunner, machineBusyPct, openWindow, spawnGst, timedGst } from './bridge/procs.js';
+import { type WindowResult, forkRunner, openWindow, spawnGst, timedGst } from './bridge/procs.js';
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -97,22 +98,9 @@ const signed = (v: number, d = 1) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}
 
 /** Other benchmarks may share the machine: wait (bounded) until it is mostly idle. */
 const QUIET_PCT = 35;
-let quietBudgetMs = cfg.quietBudgetMs;
+const quiet = new QuietWaiter({ belowPct: QUIET_PCT, sampleMs: 500, budgetMs: cfg.quietBudgetMs, progress });
+const waitForQuiet = () => quiet.wait(cfg.quietMaxMs);
 const noisy: string[] = [];
-async function waitForQuiet(): Promise<void> {
-  const until = nowMs() + Math.min(cfg.quietMaxMs, quietBudgetMs);
-  for (;;) {
-    const t0 = nowMs();
-    const busy = await machineBusyPct(500);
-    if (busy < QUIET_PCT) return;
-    quietBudgetMs -= nowMs() - t0;
-    if (nowMs() >= until || quietBudgetMs <= 0) {
-      progress(`   other processes use ${busy.toFixed(0)} % of one core; going on`);
-      return;
-    }
-    progress(`   waiting for the machine to quiet down: other processes use ${busy.toFixed(0)} % of one core`);
-  }
-}
 
 // ---- 1a: fragment-ack delivery ---------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import { FramePacedWriter } from './lib/frame-writer.js';
 import { openGetMediaReader, type GetMediaReader } from './lib/get-media-reader.js';
 import { createStream, createStreams } from './lib/kvs.js';
 import { CLIP_2MBPS, CLIP_4MBPS, type Clip, type ClipSpec, clipDescription, ensureClip, loadClip } from './lib/media.js';
-import { CpuMeter, MachineCpuMeter, MachineCpuSplitMeter, RssSampler } from './lib/proc.js';
+import { CpuMeter, MachineCpuSplitMeter, QuietWaiter, RssSampler } from './lib/proc.js';
 import type { FromWorker, ResultMessage, ToWorker, WorkerStream } from './lib/protocol.js';
 import { openRequest, postJson, requestHeaders, type SecurityMode } from './lib/security.js';
 import { type ServerProcess, startServerProcess } from './lib/server-process.js';
@@ -141,29 +141,9 @@ function header(clips: Clip[]): void {
   out();
 }
 
-/** Other processes share this machine: wait (a bounded time) until they use less than this, % of one core. */
-const QUIET_CPU = 30;
-
-/** How long the whole run may spend waiting for quiet, ms. */
-let quietBudgetMs = quick ? 20_000 : 90_000;
-
-/** Waits (at most maxMs, and within the run's quiet budget) until other processes leave the CPU mostly idle. */
-async function waitForQuiet(maxMs = quick ? 5_000 : 20_000): Promise<void> {
-  const until = nowMs() + Math.min(maxMs, quietBudgetMs);
-  for (;;) {
-    const m = new MachineCpuMeter();
-    m.start();
-    await sleep(1000);
-    const busy = m.read();
-    if (busy < QUIET_CPU) return;
-    if (nowMs() >= until) {
-      progress(`   the machine is still busy (${busy.toFixed(0)} % CPU used by other processes); going on`);
-      return;
-    }
-    quietBudgetMs -= 1000;
-    progress(`   waiting for the machine to quiet down: other processes use ${busy.toFixed(0)} % CPU`);
-  }
-}
+/** Other processes share this machine: wait (a bounded time, 90 s in all) until they use less than 30 % of one core. */
+const quiet = new QuietWaiter({ belowPct: 30, sampleMs: 1000, budgetMs: quick ? 20_000 : 90_000, progress });
+const waitForQuiet = () => quiet.wait(quick ? 5_000 : 20_000);
 
 /** CPU of the server, of this process, and of the whole machine over a window, % of one core. */
 class LoadMeter {

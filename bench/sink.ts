@@ -22,9 +22,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ServerProcess, startServerProcess } from './lib/server-process.js';
-import { fmtMs, fmtNum, formatTable, nowMs, repoRoot, sleep, summarize } from './lib/util.js';
+import { fmtMs, fmtNum, formatTable, nowMs, repoRoot, summarize } from './lib/util.js';
 import { CLIP_1080P30_4MBPS, ensureH264Clip, type H264Clip } from './sink/clip.js';
-import { machineBusySeconds } from './sink/proc.js';
+import { QuietWaiter } from './lib/proc.js';
 import { type GstRunResult, type SinkBus, TIME_BIN, haveGnuTime, mergeRuns, runGst } from './sink/gst-run.js';
 
 // ---- options --------------------------------------------------------------------------------
@@ -67,22 +67,8 @@ const out = (text = '') => process.stdout.write(`${text}\n`);
 
 /** Other processes share this machine: wait (a bounded time) until the CPU is mostly idle. */
 const QUIET_CPU = 30;
-let quietBudgetMs = cfg.quietBudgetMs;
-async function waitForQuiet(): Promise<void> {
-  for (;;) {
-    const b0 = machineBusySeconds();
-    const t0 = nowMs();
-    await sleep(700);
-    const busy = ((machineBusySeconds() - b0) / ((nowMs() - t0) / 1000)) * 100;
-    if (busy < QUIET_CPU) return;
-    if (quietBudgetMs <= 0) {
-      progress(`   the machine is busy (${busy.toFixed(0)} % of one core used by other processes); going on`);
-      return;
-    }
-    quietBudgetMs -= 700;
-    progress(`   waiting for the machine to quiet down: other processes use ${busy.toFixed(0)} % of one core`);
-  }
-}
+const quiet = new QuietWaiter({ belowPct: QUIET_CPU, sampleMs: 700, budgetMs: cfg.quietBudgetMs, progress });
+const waitForQuiet = () => quiet.wait();
 
 // ---- pipelines -------------------------------------------------------------------------------
 

@@ -3,13 +3,10 @@
  * encoded once by GStreamer with the same encoder settings as the live variant, cached under
  * `.bench-cache/`.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { encodeOnce } from '../lib/encode-once.js';
 import { repoRoot } from '../lib/util.js';
-
-const run = promisify(execFile);
 
 /** The test picture: a moving SMPTE pattern, so that x264 really spends its bitrate. */
 export const PATTERN = 'pattern=smpte horizontal-speed=4';
@@ -26,21 +23,8 @@ export interface BridgeClip {
 }
 
 export async function ensureBridgeClip(seconds: number, log: (msg: string) => void): Promise<BridgeClip> {
-  const dir = path.join(repoRoot(), '.bench-cache');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `bridge-640x480-30fps-1000k-${seconds}s.h264`);
   const describe = (location: string) =>
     `-q -e videotestsrc num-buffers=${seconds * 30} ${PATTERN} ! ${CAPS_640x480} ! ${X264_PACED} ! video/x-h264,stream-format=byte-stream ! filesink location=${location}`;
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    log(`encoding the pre-encoded clip (once): ${path.relative(repoRoot(), file)}`);
-    try {
-      await run('gst-launch-1.0', describe(tmp).split(' '), { maxBuffer: 16 * 1024 * 1024 });
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw new Error(`gst-launch-1.0 failed to encode the clip (is x264enc installed?): ${(err as Error).message}`);
-    }
-    renameSync(tmp, file);
-  }
+  const file = await encodeOnce(`bridge-640x480-30fps-1000k-${seconds}s.h264`, (location) => describe(location).split(' '), log);
   return { file, seconds, bytes: statSync(file).size, command: `gst-launch-1.0 ${describe(path.relative(repoRoot(), file))}` };
 }

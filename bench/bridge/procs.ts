@@ -4,10 +4,10 @@
  * /proc (CPU of the process, of its main thread, of the server and of the whole machine; RSS).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, machineBusySeconds, rssBytes } from '../lib/proc.js';
-import { nowMs, sleep } from '../lib/util.js';
+import { RssSampler, cpuSeconds, machineBusySeconds, threadIds } from '../lib/proc.js';
+import { nowMs } from '../lib/util.js';
 import type { AckCounts, ParentMessage, RunnerJob, RunnerMessage } from './protocol.js';
 
 // ---- the Node runner --------------------------------------------------------------------------
@@ -194,18 +194,12 @@ function threadGroups(pid: number): { main: number; sameName: number; named: num
   const out = { main: 0, sameName: 0, named: 0 };
   let mainComm = '';
   const rows: Array<{ tid: number; comm: string; s: number }> = [];
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tids) {
+  for (const tid of threadIds(pid)) {
     try {
-      const comm = readFileSync(`/proc/${pid}/task/${t}/comm`, 'latin1').trim();
-      const sec = threadCpuSeconds(pid, Number(t));
-      if (Number(t) === pid) mainComm = comm;
-      rows.push({ tid: Number(t), comm, s: sec });
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim();
+      const sec = threadCpuSeconds(pid, tid);
+      if (tid === pid) mainComm = comm;
+      rows.push({ tid, comm, s: sec });
     } catch {
       // exited
     }
@@ -246,6 +240,8 @@ export interface WindowResult {
   threads: number;
 }
 
+const MiB = 2 ** 20;
+
 /** Measures `pid` (and the server) from now until `end()`; RSS sampled every 250 ms. */
 export function openWindow(pid: number, serverPid: number | undefined): { end(): WindowResult } {
   const t0 = nowMs();
@@ -254,20 +250,11 @@ export function openWindow(pid: number, serverPid: number | undefined): { end():
   const groups0 = threadGroups(pid);
   const srv0 = serverPid ? cpuSeconds(serverPid) : 0;
   const mach0 = machineBusySeconds();
-  const rss: number[] = [];
-  const sample = () => {
-    try {
-      rss.push(rssBytes(pid) / 2 ** 20);
-    } catch {
-      // exited
-    }
-  };
-  sample();
-  const timer = setInterval(sample, 250);
+  const rss = new RssSampler(pid);
+  rss.start(250);
   return {
     end() {
-      clearInterval(timer);
-      sample();
+      rss.stop();
       const seconds = (nowMs() - t0) / 1000;
       const pct = (v: number) => (v / seconds) * 100;
       const cpu = pct(cpuSeconds(pid) - cpu0);
@@ -283,22 +270,14 @@ export function openWindow(pid: number, serverPid: number | undefined): { end():
         namedPct: pct(groups1.named - groups0.named),
         serverPct: srv,
         othersPct: Math.max(0, mach - cpu - srv),
-        rssStartMiB: rss[0] ?? NaN,
-        rssEndMiB: rss[rss.length - 1] ?? NaN,
-        rssMeanMiB: rss.reduce((a, b) => a + b, 0) / Math.max(1, rss.length),
-        rssPeakMiB: Math.max(...rss),
+        rssStartMiB: rss.first / MiB,
+        rssEndMiB: rss.last / MiB,
+        rssMeanMiB: rss.mean / MiB,
+        rssPeakMiB: rss.peak / MiB,
         threads: threadCount(pid),
       };
     },
   };
-}
-
-/** Busy CPU of the whole machine over `ms`, % of one core. */
-export async function machineBusyPct(ms: number): Promise<number> {
-  const b0 = machineBusySeconds();
-  const t0 = nowMs();
-  await sleep(ms);
-  return ((machineBusySeconds() - b0) / ((nowMs() - t0) / 1000)) * 100;
 }
 
 /** gst-launch-1.0 -q under /usr/bin/time: wall, CPU and peak RSS after exit (undefined without /usr/bin/time). */

@@ -4,10 +4,7 @@
  * as its body (blocks) plus the byte ranges of its frames, so a sender can rebuild a Cluster with
  * a new timecode by writing a 22-byte head in front of the unchanged body.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 import {
   ID,
   elementHeader,
@@ -20,9 +17,7 @@ import {
   vintLength,
 } from '../../lib/mkv/ebml.js';
 import { clusterElement, splitFragments } from '../../lib/mkv/fragments.js';
-import { repoRoot } from './util.js';
-
-const run = promisify(execFile);
+import { encodeOnce } from './encode-once.js';
 
 export interface ClipSpec {
   width: number;
@@ -43,30 +38,17 @@ export const clipDescription = (s: ClipSpec): string =>
   `${s.width}x${s.height} ${s.fps}fps H.264 ${s.kbps} kbit/s, ${s.seconds} s looped`;
 
 /** The cached clip file for a spec, encoding it first if needed. */
-export async function ensureClip(spec: ClipSpec): Promise<string> {
-  const dir = path.join(repoRoot(), '.bench-cache');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `clip-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte-i420.mkv`);
-  if (existsSync(file)) return file;
-  const tmp = `${file}.${process.pid}.tmp`;
-  const frames = spec.fps * spec.seconds;
-  const args = [
+export function ensureClip(spec: ClipSpec): Promise<string> {
+  const name = `clip-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte-i420.mkv`;
+  return encodeOnce(name, (location) => [
     '-q', '-e',
-    'videotestsrc', `num-buffers=${frames}`, ...PATTERN, '!',
+    'videotestsrc', `num-buffers=${spec.fps * spec.seconds}`, ...PATTERN, '!',
     `video/x-raw,format=I420,width=${spec.width},height=${spec.height},framerate=${spec.fps}/1`, '!',
     'x264enc', 'tune=zerolatency', `bitrate=${spec.kbps}`, `key-int-max=${spec.fps}`, 'speed-preset=ultrafast', '!',
     'h264parse', '!',
     'matroskamux', 'streamable=true', 'min-cluster-duration=0', '!',
-    'filesink', `location=${tmp}`,
-  ];
-  try {
-    await run('gst-launch-1.0', args, { maxBuffer: 16 * 1024 * 1024 });
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new Error(`gst-launch-1.0 failed to encode the bench clip (is GStreamer with x264 installed?): ${(err as Error).message}`);
-  }
-  renameSync(tmp, file);
-  return file;
+    'filesink', `location=${location}`,
+  ]);
 }
 
 export interface FramePiece {

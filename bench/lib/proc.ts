@@ -1,5 +1,6 @@
 /** CPU time and memory of a process, from /proc (Linux). */
 import { readFileSync, readdirSync } from 'node:fs';
+import { nowMs, sleep } from './util.js';
 
 /** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every Linux architecture Node supports). */
 export const CLOCK_TICKS_PER_SECOND = 100;
@@ -51,20 +52,30 @@ export class CpuMeter {
   }
 }
 
-/** Samples a process's RSS every interval; keeps the peak and the latest. */
+/** Samples a process's RSS every interval, bytes; keeps the first, the peak, the latest and the mean. */
 export class RssSampler {
+  first = NaN;
   peak = 0;
   last = 0;
+  private sum = 0;
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   constructor(private readonly pid: number) {}
+
+  get mean(): number {
+    return this.count > 0 ? this.sum / this.count : NaN;
+  }
 
   sample(): void {
     try {
       this.last = rssBytes(this.pid);
-      if (this.last > this.peak) this.peak = this.last;
     } catch {
-      // exited
+      return; // exited
     }
+    if (this.count === 0) this.first = this.last;
+    if (this.last > this.peak) this.peak = this.last;
+    this.sum += this.last;
+    this.count++;
   }
 
   start(intervalMs = 500): void {
@@ -117,6 +128,60 @@ export function machineCpu(): MachineCpu {
 /** Busy CPU time of the whole machine (all cores, including steal), seconds. */
 export function machineBusySeconds(): number {
   return machineCpu().busy;
+}
+
+/** Busy CPU of the whole machine over `ms`, % of one core. */
+export async function machineBusyPct(ms: number): Promise<number> {
+  const b0 = machineBusySeconds();
+  const t0 = nowMs();
+  await sleep(ms);
+  return ((machineBusySeconds() - b0) / ((nowMs() - t0) / 1000)) * 100;
+}
+
+export interface QuietOptions {
+  /** Quiet: the machine is less busy than this, % of one core. */
+  belowPct: number;
+  /** How long each look at the machine lasts, ms. */
+  sampleMs: number;
+  /** How long the whole run may spend waiting, ms. */
+  budgetMs: number;
+  progress: (msg: string) => void;
+}
+
+/**
+ * Other benchmarks may share the machine: waits, bounded per call and over the whole run, until
+ * it is mostly idle before a measurement starts.
+ */
+export class QuietWaiter {
+  private budgetMs: number;
+  constructor(private readonly opts: QuietOptions) {
+    this.budgetMs = opts.budgetMs;
+  }
+
+  /** Resolves once the machine is quiet, or after maxMs (and within what is left of the budget) anyway. */
+  async wait(maxMs = Infinity): Promise<void> {
+    const until = nowMs() + Math.min(maxMs, this.budgetMs);
+    for (;;) {
+      const t0 = nowMs();
+      const busy = await machineBusyPct(this.opts.sampleMs);
+      if (busy < this.opts.belowPct) return;
+      this.budgetMs -= nowMs() - t0;
+      if (nowMs() >= until || this.budgetMs <= 0) {
+        this.opts.progress(`   the machine is still busy (other processes use ${busy.toFixed(0)} % of one core); going on`);
+        return;
+      }
+      this.opts.progress(`   waiting for the machine to quiet down: other processes use ${busy.toFixed(0)} % of one core`);
+    }
+  }
+}
+
+/** The thread ids of a process ([] once it has exited). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** Machine-wide busy CPU between start() and read(), % of one core. */

@@ -2,13 +2,8 @@
  * The kvssink benchmark's input: a raw H.264 byte-stream (Annex B) file encoded once by GStreamer
  * and cached under `.bench-cache/`.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { repoRoot } from '../lib/util.js';
-
-const run = promisify(execFile);
+import { readFileSync, statSync } from 'node:fs';
+import { encodeOnce } from '../lib/encode-once.js';
 
 export interface H264ClipSpec {
   width: number;
@@ -64,20 +59,8 @@ export function countPictures(data: Buffer): { frames: number; keyFrames: number
 
 /** The cached clip for a spec, encoding it first if needed. */
 export async function ensureH264Clip(spec: H264ClipSpec, log: (msg: string) => void): Promise<H264Clip> {
-  const dir = path.join(repoRoot(), '.bench-cache');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `sink-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte.h264`);
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    log(`encoding the bench clip (once): ${path.relative(repoRoot(), file)}`);
-    try {
-      await run('gst-launch-1.0', encodeArgs(spec, tmp), { maxBuffer: 16 * 1024 * 1024 });
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw new Error(`gst-launch-1.0 failed to encode the bench clip (is GStreamer with x264enc installed?): ${(err as Error).message}`);
-    }
-    renameSync(tmp, file);
-  }
+  const name = `sink-${spec.width}x${spec.height}-${spec.fps}fps-${spec.kbps}k-${spec.seconds}s-smpte.h264`;
+  const file = await encodeOnce(name, (location) => encodeArgs(spec, location), log);
   const data = readFileSync(file);
   const { frames, keyFrames } = countPictures(data);
   if (frames === 0 || keyFrames === 0) throw new Error(`${file}: no H.264 pictures found; delete it to re-encode`);

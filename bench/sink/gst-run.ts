@@ -9,10 +9,10 @@
  *    (`latency-ms`), connections, errors, the last `kvssink-stats`.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLOCK_TICKS_PER_SECOND, cpuSeconds, machineBusySeconds, rssBytes } from './proc.js';
+import { CLOCK_TICKS_PER_SECOND, cpuSeconds, machineBusySeconds, rssBytes, threadIds } from '../lib/proc.js';
 import { nowMs, sleep } from '../lib/util.js';
 
 export const TIME_BIN = '/usr/bin/time';
@@ -155,18 +155,12 @@ export interface GstRunOptions {
 
 function readThreads(pid: number): Map<number, { comm: string; ticks: number }> {
   const out = new Map<number, { comm: string; ticks: number }>();
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tids) {
+  for (const tid of threadIds(pid)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1');
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(t), { comm, ticks: Number(f[11]) + Number(f[12]) });
+      out.set(tid, { comm, ticks: Number(f[11]) + Number(f[12]) });
     } catch {
       // thread exited
     }
