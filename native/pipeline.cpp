@@ -145,7 +145,14 @@ Pipeline::Pipeline(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pipeline>(
   }
   core_ = std::make_shared<PipelineCore>();
   core_->pipeline = element;
-  core_->tsfn = MessageTsfn::New(env, info[1].As<Napi::Function>(), "openkvs-bus", MAX_QUEUED_MESSAGES, 1, core_.get());
+  // The finalizer's data keeps the core alive until Node is done with the thread-safe function.
+  auto* keep = new std::shared_ptr<PipelineCore>(core_);
+  core_->tsfn = MessageTsfn::New(env, info[1].As<Napi::Function>(), "openkvs-bus", MAX_QUEUED_MESSAGES, 1, core_.get(),
+                                 [](Napi::Env, std::shared_ptr<PipelineCore>* kept, PipelineCore*) {
+                                   (*kept)->tsfnFinalized = true;
+                                   delete kept;
+                                 },
+                                 keep);
   core_->tsfn.Unref(env);  // an idle pipeline does not keep Node alive
   addon_->track(core_);
   auto core = core_;
@@ -167,7 +174,7 @@ Pipeline::~Pipeline() {
     auto core = core_;
     AddonData* addon = addon_;
     addon->loop().post([core] { core->shutdown(); });
-    core->tsfn.Release();
+    if (!core->tsfnFinalized) core->tsfn.Release();
     addon->untrack(core);
   }
 }

@@ -32,6 +32,9 @@ struct PipelineCore : std::enable_shared_from_this<PipelineCore> {
   GSource* watch = nullptr;
   MessageTsfn tsfn;
   std::atomic<bool> closed{false};
+  /// The thread-safe function is gone (finalized by Node: released, or the environment ended).
+  /// Node 24 may finalize the JS Pipeline inside that teardown, where a Release would deadlock.
+  std::atomic<bool> tsfnFinalized{false};
   std::atomic<uint64_t> delivered{0};
   std::atomic<uint64_t> dropped{0};
   /// Node's thread only: the thread-safe function keeps the event loop alive (while running).

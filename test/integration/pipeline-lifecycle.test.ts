@@ -53,9 +53,11 @@ it('does not grow in memory over 100 kvssink upload start/stop cycles', async ()
   const r = await runChild('cycles', ['--expose-gc']);
   expect(r.code, r.stderr).toBe(0);
   expect(r.lines[0]!.persisted).toBe(100);
-  const [after20, after100] = r.lines[0]!.rss as number[];
-  // 80 more cycles may not keep more than a few MiB (a leak of a pipeline per cycle would).
-  expect(after100! - after20!).toBeLessThan(8 * 1024 * 1024);
+  const [after20, after60, after100] = r.lines[0]!.rss as number[];
+  // Warm-up growth comes early; over the last 40 cycles a leak of even 100 KiB per pipeline
+  // would show as 4 MiB (Node 24 grows ~2-4 MiB over cycles 20-60, ~0.5 MiB over 60-100).
+  expect(after100! - after20!).toBeLessThan(16 * 1024 * 1024);
+  expect(after100! - after60!).toBeLessThan(4 * 1024 * 1024);
 });
 
 it('delivers the end of stream even when a flood of bus messages overflows the queue to JS', async () => {
