@@ -8,7 +8,7 @@
  * AWS_DEFAULT_REGION, CONTROL_PLANE_URI, KVSSINK_CA_CERT_PATH; also AWS_KVS_CACERT_PATH and
  * AWS_CA_BUNDLE). It accepts byte-stream H.264/H.265, takes `endpoint` and `ca-cert` properties
  * and AWS shared credential profiles, posts its progress as element messages, and posts EOS only
- * once the last fragment is persisted.
+ * once the last fragment is persisted (or stop-stream-timeout has passed).
  *
  * |[
  * gst-launch-1.0 -e v4l2src ! videoconvert ! x264enc tune=zerolatency key-int-max=45 ! h264parse ! \
@@ -734,8 +734,8 @@ static kvs::Chunk chunk_of(GstBuffer* buf) {
 }
 
 /// Offline mode waits, instead of dropping, while the buffer is over its high watermark (90 %
-/// of storage-size) until PERSISTED acks free space; PAUSED->READY ends the wait. The only
-/// place the streaming thread waits.
+/// of storage-size) until PERSISTED acks free space; PAUSED->READY ends the wait. Besides the
+/// EOS drain (finish_stream), the only place the streaming thread waits.
 static void wait_for_space(GstKvsSink* sink) {
   Priv* p = sink->priv;
   g_mutex_lock(&sink->settings_lock);

@@ -2,10 +2,15 @@
 // Streams stream, or to any compatible endpoint such as the openkvs server.
 //
 // Lock order (never take an earlier lock while holding a later one):
-//   1. settings_lock (GMutex)   — the properties (Settings)
-//   2. media_lock (std::mutex)  — per-pad queues, MKV packaging, timestamps
-//   3. kvs::ContentStore's internal mutex
-// The uploader thread (kvs::KvsStream) takes only 3 and posts bus messages.
+//   1. stopLock (std::mutex)   — serializes KvsStream::stop(); taken with no other lock held
+//   2. mediaLock (std::mutex)  — pads, per-pad queues, MKV packaging, timestamps, State
+//   3. innermost locks, never held while another lock is taken:
+//      settings_lock (GMutex) — the properties (Settings), read with or without mediaLock;
+//      kvs::ContentStore's mutex and kvs::KvsStream's own mutexes.
+// The uploader thread (kvs::KvsStream) takes the locks of 3, and mediaLock in the kvssink-stats
+// callback (for frames-sent); it posts bus messages with no lock of the element held. Hence
+// KvsStream::stop() and ~KvsStream(), which join the uploader, are never called with mediaLock
+// held.
 #pragma once
 
 #include <gst/gst.h>

@@ -1,5 +1,5 @@
 // Parser for the PutMedia response body: a stream of flat JSON ACK objects (§4.1–4.2 of
-// shared/spec/producer-protocol.md), e.g.
+// docs/spec/producer-protocol.md), e.g.
 //   {"EventType":"PERSISTED","FragmentTimecode":1612524911136,"FragmentNumber":"9134..."}
 //
 // Unlike the AWS parser it accepts the body in chunks of any size (an object may be split

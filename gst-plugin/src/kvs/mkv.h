@@ -1,5 +1,5 @@
 // MKV writer for PutMedia bodies, byte-compatible with the AWS producer (PIC mkvgen, see
-// shared/spec/producer-protocol.md §6): the same element order and the same fixed-width sizes.
+// docs/spec/producer-protocol.md §6): the same element order and the same fixed-width sizes.
 //
 //   streamHeader()       EBML header, Segment (unknown size), Info, Tracks  -- once per session
 //   tags(...)            Tags (fragment metadata, before a Cluster)

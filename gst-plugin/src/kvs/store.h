@@ -11,8 +11,11 @@
 // When the store is over its byte or duration limit, the oldest whole fragment that is not
 // being transmitted is dropped and reported through the drop callback.
 //
-// Thread safety: every public method takes the one internal mutex. Lock order: callers hold
-// no lock of theirs while calling in; callbacks are invoked with the mutex released.
+// Thread safety: every public method takes the one internal mutex, and no method holds it while
+// calling out: the drop and data callbacks run with it released, on the writing thread (from
+// beginFragment, appendFrame and closeFragment). Callers may hold locks of their own while
+// calling in (the element holds its media lock while it writes), so a callback must not take
+// those locks.
 #pragma once
 
 #include <chrono>

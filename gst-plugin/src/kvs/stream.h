@@ -63,7 +63,7 @@ struct StreamError {
 
 struct ConnectionEvent {
   uint64_t id = 0;
-  std::string state;  // connecting, connected, rotating, closed, dropped, backoff
+  std::string state;  // connecting, rotating, closed, dropped
   std::string reason;
   long httpStatus = 0;
 };
