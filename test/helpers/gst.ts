@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { parseStructure } from '../../bench/sink/gst-run.js';
 
 export const PLUGIN_DIR = path.resolve('cmake-build/release/gst-plugin');
 
@@ -24,20 +25,6 @@ export interface GstRun {
   exited: Promise<number | null>;
   /** Resolves when a message matching the predicate has been printed. */
   waitFor(pred: (m: BusMessage) => boolean, timeoutMs?: number): Promise<BusMessage>;
-}
-
-/** Parses `name, key=(type)value, key=(type)"quoted value", …` as gst-launch prints structures. */
-export function parseStructure(text: string): BusMessage {
-  const comma = text.indexOf(',');
-  const name = (comma < 0 ? text : text.slice(0, comma)).trim();
-  const fields: Record<string, string> = {};
-  const re = /([\w-]+)=\(([\w]+)\)("(?:[^"\\]|\\.)*"|[^,;]*)/g;
-  for (const m of text.slice(comma + 1).matchAll(re)) {
-    let v = m[3]!.trim();
-    if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
-    fields[m[1]!] = v;
-  }
-  return { name, fields };
 }
 
 /** Runs a pipeline; `eos: false` makes Ctrl-C (SIGINT) stop it without EOS. */
