@@ -168,21 +168,6 @@ bool isSuccess(long status) { return status >= 200 && status < 300; }
 
 }  // namespace
 
-const char* toString(ControlPlaneErrorKind kind) {
-  switch (kind) {
-    case ControlPlaneErrorKind::Auth: return "auth";
-    case ControlPlaneErrorKind::NotFound: return "not-found";
-    case ControlPlaneErrorKind::Service: return "service";
-    case ControlPlaneErrorKind::Timeout: return "timeout";
-    case ControlPlaneErrorKind::Network: return "network";
-    case ControlPlaneErrorKind::Tls: return "tls";
-    case ControlPlaneErrorKind::InvalidResponse: return "invalid-response";
-    case ControlPlaneErrorKind::Credentials: return "credentials";
-    case ControlPlaneErrorKind::Config: return "config";
-  }
-  return "unknown";
-}
-
 // ---------------------------------------------------------------- endpoints
 
 std::string ControlPlane::defaultEndpoint(const std::string& regionIn) {

@@ -58,8 +58,6 @@ enum class ControlPlaneErrorKind {
   Config,           // unusable endpoint (unsupported scheme, malformed URL)
 };
 
-const char* toString(ControlPlaneErrorKind kind);
-
 class ControlPlaneError : public std::runtime_error {
  public:
   ControlPlaneError(const std::string& message, ControlPlaneErrorKind errorKind, long status,

@@ -59,7 +59,6 @@ class PutMediaConnection {
 
   /// Resumes a paused transfer (data arrived, or an ack may have allowed the body to end).
   void resume();
-  bool paused() const { return paused_; }
 
   const ReadCursor& cursor() const { return cursor_; }
   uint64_t bytesSent() const { return bytesSent_; }

@@ -60,7 +60,6 @@ class MkvWriter {
 
   // The tracks as written: width/height and audio fields filled in from the codec private data.
   const std::vector<TrackConfig>& tracks() const { return tracks_; }
-  uint64_t timecodeScaleNs() const { return timecodeScaleNs_; }
 
   // Replaces the codec private data of a track (by TrackNumber) and re-derives the video/audio
   // fields from it (values given explicitly in the constructor still win). Call it before the

@@ -103,12 +103,6 @@ void ContentStore::closeFragment(std::optional<Chunk> trailer) {
   if (onData) onData();
 }
 
-std::optional<uint64_t> ContentStore::openFragment() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!open_ || fragments_.empty()) return std::nullopt;
-  return fragments_.back().info.id;
-}
-
 size_t ContentStore::read(ReadCursor& cursor, uint8_t* dst, size_t max, bool stopAtBoundary) {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t n = 0;

@@ -81,8 +81,6 @@ class ContentStore {
   void appendFrame(int64_t ptsNs, std::vector<Chunk> chunks);
   /// Closes the open fragment, optionally with trailing bytes (an end-of-fragment tag).
   void closeFragment(std::optional<Chunk> trailer = std::nullopt);
-  /// The fragment currently open for frames, if any.
-  std::optional<uint64_t> openFragment() const;
 
   // ---- uploader thread ----
   /// Copies up to `max` bytes at the cursor into `dst`, advancing it. Returns 0 when nothing is
