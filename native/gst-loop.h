@@ -1,6 +1,6 @@
 // One GLib thread per addon instance (per Node environment: the main thread or a Worker). It
-// runs a GMainLoop on a private GMainContext and owns every bus watch and state change, so
-// Node's thread never blocks on GStreamer.
+// runs a GMainLoop on a private GMainContext and owns every bus watch (state changes run on each
+// pipeline's own thread), so Node's thread never blocks on GStreamer.
 #pragma once
 
 #include <gst/gst.h>

@@ -1,5 +1,7 @@
 #include "pipeline.h"
 
+#include <thread>
+
 namespace openkvs {
 
 namespace {
@@ -79,6 +81,28 @@ void PipelineCore::shutdown() {
   pipeline = nullptr;
 }
 
+void PipelineCore::post(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(tasksMutex_);
+  tasks_.push_back(std::move(fn));
+  if (working_) return;
+  working_ = true;
+  std::thread([self = shared_from_this()] {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::lock_guard<std::mutex> lock(self->tasksMutex_);
+        if (self->tasks_.empty()) {
+          self->working_ = false;
+          return;
+        }
+        task = std::move(self->tasks_.front());
+        self->tasks_.pop_front();
+      }
+      task();
+    }
+  }).detach();
+}
+
 // ---- AddonData ----
 
 AddonData::AddonData() = default;
@@ -91,10 +115,10 @@ AddonData::~AddonData() {
     cores.swap(cores_);
   }
   for (const auto& c : cores) c->closed = true;
-  loop_.run([&] {
+  loop_->run([&] {
     for (const auto& c : cores) c->shutdown();
   });
-  loop_.stop();
+  loop_->stop();
 }
 
 void AddonData::track(const std::shared_ptr<PipelineCore>& core) {
@@ -167,13 +191,18 @@ Pipeline::Pipeline(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pipeline>(
 }
 
 Pipeline::~Pipeline() {
-  // Dropped without close(): stop it on the GLib thread. (A closed core was either closed by
+  // Dropped without close(): stop it on its state thread. (A closed core was either closed by
   // JS or by the environment's teardown, which also stops the loop: nothing to do then.)
   if (core_ && !closeRequested_ && !core_->closed) {
     core_->closed = true;
     auto core = core_;
     AddonData* addon = addon_;
-    addon->loop().post([core] { core->shutdown(); });
+    GstElement* p = GST_ELEMENT(gst_object_ref(core->pipeline));
+    core->post([core, p, loop = addon->sharedLoop()] {
+      gst_element_set_state(p, GST_STATE_NULL);
+      gst_object_unref(p);
+      loop->post([core] { core->shutdown(); });
+    });
     if (!core->tsfnFinalized) core->tsfn.Release();
     addon->untrack(core);
   }
@@ -195,9 +224,10 @@ Napi::Value Pipeline::SetState(const Napi::CallbackInfo& info) {
   if (core_->closed) throwData(env, "ERR_PIPELINE_CLOSED", "the pipeline is closed");
   if (target >= GST_STATE_PAUSED) keepAlive(env);  // a running pipeline keeps Node alive
   auto core = core_;
-  addon_->loop().post([core, target, request] {
-    if (core->pipeline == nullptr) return;
-    GstStateChangeReturn r = gst_element_set_state(core->pipeline, target);
+  GstElement* p = GST_ELEMENT(gst_object_ref(core->pipeline));
+  core->post([core, p, target, request] {
+    GstStateChangeReturn r = gst_element_set_state(p, target);
+    gst_object_unref(p);
     core->deliver(result(request, gst_element_state_change_return_get_name(r)));
   });
   return env.Undefined();
@@ -211,9 +241,10 @@ void Pipeline::keepAlive(Napi::Env env) {
 
 Napi::Value Pipeline::SendEos(const Napi::CallbackInfo& info) {
   if (core_->closed) throwData(info.Env(), "ERR_PIPELINE_CLOSED", "the pipeline is closed");
-  auto core = core_;
-  addon_->loop().post([core] {
-    if (core->pipeline) gst_element_send_event(core->pipeline, gst_event_new_eos());
+  GstElement* p = GST_ELEMENT(gst_object_ref(core_->pipeline));
+  core_->post([p] {
+    gst_element_send_event(p, gst_event_new_eos());
+    gst_object_unref(p);
   });
   return info.Env().Undefined();
 }
@@ -288,12 +319,20 @@ Napi::Value Pipeline::Close(const Napi::CallbackInfo& info) {
   auto core = core_;
   AddonData* addon = addon_;
   keepAlive(env);  // until the close result arrives
-  addon->loop().post([core, request, addon] {
-    core->shutdown();
-    core->deliver(result(request, "CLOSED"));
-    core->closed = true;
-    core->tsfn.Release();
-    addon->untrack(core);
+  // To NULL on the state thread (after any state change still running there), then the rest
+  // on the GLib thread, which owns the watch. A loop that has stopped meanwhile (the
+  // environment ended and shut every pipeline down) never runs the second part.
+  GstElement* p = GST_ELEMENT(gst_object_ref(core->pipeline));
+  core->post([core, p, request, addon, loop = addon->sharedLoop()] {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    loop->post([core, request, addon] {
+      core->shutdown();
+      core->deliver(result(request, "CLOSED"));
+      core->closed = true;
+      core->tsfn.Release();
+      addon->untrack(core);
+    });
   });
   return env.Undefined();
 }

@@ -1,5 +1,7 @@
-// The JS class NativePipeline: a GStreamer pipeline run in-process. Every state change and bus
-// watch happens on the addon's GLib thread; bus messages reach JS through one typed thread-safe
+// The JS class NativePipeline: a GStreamer pipeline run in-process. Bus watches run on the
+// addon's GLib thread; state changes on a thread of each pipeline's own, so that one that blocks
+// (an RTSP source tearing down over a stalled connection) holds up neither Node nor the other
+// pipelines' messages and state changes. Bus messages reach JS through one typed thread-safe
 // function per pipeline (non-blocking, bounded queue, drops counted). Results of asynchronous
 // requests (state changes, close) come back as messages of type "openkvs-result" carrying the
 // request id JS gave.
@@ -9,6 +11,8 @@
 #include <napi.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -43,6 +47,14 @@ struct PipelineCore : std::enable_shared_from_this<PipelineCore> {
   void deliver(BusMessage* m);
   /// GLib thread: to NULL, remove the watch, drop the pipeline.
   void shutdown();
+  /// Runs `fn` on this pipeline's state thread, after what was posted before (the thread lives
+  /// while there is work).
+  void post(std::function<void()> fn);
+
+ private:
+  std::mutex tasksMutex_;
+  std::deque<std::function<void()>> tasks_;
+  bool working_ = false;
 };
 
 /// Per-environment state (the addon instance data).
@@ -50,13 +62,15 @@ class AddonData {
  public:
   AddonData();
   ~AddonData();
-  GstLoop& loop() { return loop_; }
+  GstLoop& loop() { return *loop_; }
+  /// For tasks that outlive this object (a state thread finishing after the environment ended).
+  std::shared_ptr<GstLoop> sharedLoop() { return loop_; }
   void track(const std::shared_ptr<PipelineCore>& core);
   void untrack(const std::shared_ptr<PipelineCore>& core);
   Napi::FunctionReference pipelineClass;
 
  private:
-  GstLoop loop_;
+  std::shared_ptr<GstLoop> loop_ = std::make_shared<GstLoop>();
   std::mutex mutex_;
   std::set<std::shared_ptr<PipelineCore>> cores_;
 };

@@ -221,6 +221,10 @@ struct Track {
   uint64_t number = 0;  // MKV track number
   std::deque<Frame> queue;
   GstSegment segment;
+  // Decode order (DTS, mapped like the PTS) of the last frame taken, and whether frames wait for
+  // a key frame after timestamps went backwards.
+  int64_t lastDecodeNs = INT64_MIN;
+  bool resyncAtKeyFrame = false;
 };
 
 /// Runtime objects, from READY to NULL.
@@ -818,6 +822,38 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   Frame f;
   f.ptsNs = ptsNs;
   f.keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+
+  // Timestamps going backwards (an RTSP jitter buffer resynchronising after a burst, a source
+  // restarting) would give fragments that overlap what was sent, which the service refuses
+  // (4004). Such frames are dropped until the timestamps pass the last one taken, and on video
+  // until the next key frame, since what follows a dropped frame cannot be decoded. Decode order
+  // is the DTS given the PTS's shift, so B-frames' PTS reordering is not mistaken for it.
+  int64_t decodeNs = ptsNs;
+  if (frameTimecodes && !useOriginalPts && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(dts)) {
+    const GstClockTime dtsRunning = gst_segment_to_running_time(&t->segment, GST_FORMAT_TIME, dts);
+    if (GST_CLOCK_TIME_IS_VALID(dtsRunning)) decodeNs = ptsNs - (static_cast<int64_t>(pts) - static_cast<int64_t>(dtsRunning));
+  }
+  const bool isVideo = t->type == kvs::TrackType::Video;
+  if (t->lastDecodeNs != INT64_MIN && decodeNs < t->lastDecodeNs) {
+    if (!t->resyncAtKeyFrame) {
+      GST_ELEMENT_WARNING(sink, STREAM, FORMAT,
+                          ("timestamps on %s went back by %" G_GINT64_FORMAT " ms; frames are dropped until they pass "
+                           "the last one sent%s",
+                           GST_PAD_NAME(pad), (t->lastDecodeNs - decodeNs) / 1000000, isVideo ? " and a key frame comes" : ""),
+                          (nullptr));
+    }
+    t->resyncAtKeyFrame = true;
+    st.droppedFrames++;
+    gst_buffer_unref(buf);
+    return GST_FLOW_OK;
+  }
+  if (t->resyncAtKeyFrame && isVideo && !f.keyframe) {
+    st.droppedFrames++;
+    gst_buffer_unref(buf);
+    return GST_FLOW_OK;
+  }
+  t->resyncAtKeyFrame = false;
+  t->lastDecodeNs = decodeNs;
   if (t->type == kvs::TrackType::Video && t->byteStream) {
     GstMapInfo m;
     if (!gst_buffer_map(buf, &m, GST_MAP_READ)) {
@@ -1049,6 +1085,8 @@ static void teardown(GstKvsSink* sink) {
     t->eos = false;
     t->hasCaps = false;
     t->codecPrivate.clear();
+    t->lastDecodeNs = INT64_MIN;
+    t->resyncAtKeyFrame = false;
   }
 }
 

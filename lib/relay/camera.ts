@@ -189,6 +189,10 @@ export class Camera extends EventEmitter<CameraEvents> {
     }
     let streamed = false;
     let lastProgress = Date.now();
+    // A stall is judged from kvssink's own once-a-second stats showing nothing new, not from the
+    // wall clock: a gap in the stats (this event loop busy) is not the camera's fault. A sink
+    // that posts no stats at all for much longer is wedged and restarted too.
+    let lastStatsAt = Date.now();
     let framesSent = -1;
     let bufferedMs = -1;
     p.on('fragment-ack', (ack) => {
@@ -201,6 +205,7 @@ export class Camera extends EventEmitter<CameraEvents> {
       if (!this.stopping) this.setState('streaming');
     });
     p.on('stats', (s) => {
+      lastStatsAt = Date.now();
       if (s.framesSent !== framesSent || s.bufferedDurationMs !== bufferedMs) lastProgress = Date.now();
       framesSent = s.framesSent;
       bufferedMs = s.bufferedDurationMs;
@@ -214,9 +219,9 @@ export class Camera extends EventEmitter<CameraEvents> {
     try {
       const stalled = new Promise<string>((resolve) => {
         watchdog = setInterval(() => {
-          if (Date.now() - lastProgress > this.config.noDataTimeoutSeconds * 1000) {
-            resolve(`no data for ${this.config.noDataTimeoutSeconds} s`);
-          }
+          const timeoutMs = this.config.noDataTimeoutSeconds * 1000;
+          if (lastStatsAt - lastProgress > timeoutMs) resolve(`no data for ${this.config.noDataTimeoutSeconds} s`);
+          else if (Date.now() - lastStatsAt > Math.max(10_000, 3 * timeoutMs)) resolve('no data (kvssink posts no stats)');
         }, 250);
       });
       const ended = p.finished.then(

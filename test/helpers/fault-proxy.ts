@@ -124,7 +124,7 @@ export async function startFaultProxy(target: { host?: string; port: number }, p
     const decide = (head: Buffer): void => {
       if (decided) return;
       decided = true;
-      fault = current({ index, head: head.subarray(0, 256).toString('latin1') });
+      fault = current({ index, head: head.subarray(0, 2048).toString('latin1') });
       if (fault?.kind === 'delay') applied.push({ connection: index, fault });
     };
     client.on('data', (chunk: Buffer) => {
