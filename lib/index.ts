@@ -7,7 +7,7 @@ export type { KvsApiErrorCode } from './errors.js';
 export { pluginPath } from './plugin-path.js';
 export { Pipeline } from './pipeline.js';
 export type { PipelineEvents, PipelineOptions, StopOptions } from './pipeline.js';
-export type { FragmentAck, UploadStats, ConnectionEvent, DroppedFragment, StateChange, BusMessage } from './pipeline-events.js';
+export type { FragmentAck, UploadStats, ConnectionEvent, DroppedFragment, LatencyPressure, StateChange, BusMessage } from './pipeline-events.js';
 export { PipelineError } from './errors.js';
 export type { PipelineErrorCode, PipelineErrorInfo } from './errors.js';
 export { NativeLoadError } from './native.js';

@@ -47,6 +47,13 @@ export interface DroppedFragment {
   bytes: number;
 }
 
+/** kvssink-latency-pressure: the media not yet persisted went above max-latency. */
+export interface LatencyPressure {
+  sink: string;
+  bufferedDurationMs: number;
+  maxLatencyMs: number;
+}
+
 export interface StateChange {
   from: string;
   to: string;
@@ -97,6 +104,10 @@ export function toConnectionEvent(m: NativeMessage): ConnectionEvent {
     reason: str(f.reason),
     httpStatus: num(f['http-status']),
   };
+}
+
+export function toLatencyPressure(m: NativeMessage): LatencyPressure {
+  return { sink: m.source, bufferedDurationMs: num(m.fields['buffered-duration-ms']), maxLatencyMs: num(m.fields['max-latency-ms']) };
 }
 
 export function toDroppedFragment(m: NativeMessage): DroppedFragment {

@@ -19,11 +19,13 @@ import {
   type BusMessage,
   type ConnectionEvent,
   type DroppedFragment,
+  type LatencyPressure,
   type FragmentAck,
   type StateChange,
   type UploadStats,
   toConnectionEvent,
   toDroppedFragment,
+  toLatencyPressure,
   toFragmentAck,
   toUploadStats,
 } from './pipeline-events.js';
@@ -35,6 +37,7 @@ export interface PipelineEvents {
   state: [StateChange];
   connection: [ConnectionEvent];
   dropped: [DroppedFragment];
+  'latency-pressure': [LatencyPressure];
   eos: [];
   /** Every bus message without an event of its own. */
   message: [BusMessage];
@@ -336,6 +339,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             return;
           case 'kvssink-dropped':
             this.emit('dropped', toDroppedFragment(m));
+            return;
+          case 'kvssink-latency-pressure':
+            this.emit('latency-pressure', toLatencyPressure(m));
             return;
           case 'kvssink-error':
             // A fatal one is followed by the pipeline's error message, which settles `finished`.

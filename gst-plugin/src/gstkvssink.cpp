@@ -24,6 +24,7 @@
  * | kvssink-error | message (string), service-code (string), http-status (gint), error-id (guint), retryable (gboolean), fatal (gboolean: an ERROR message follows), fragment-timecode (guint64, when known) |
  * | kvssink-connection | connection-id (guint64), state (string: connecting, closed, dropped, rotating), reason (string), http-status (gint) |
  * | kvssink-dropped | fragment-timecode (guint64), frames (guint), bytes (guint64) — a fragment dropped unsent because the buffer was full |
+ * | kvssink-latency-pressure | buffered-duration-ms (guint64), max-latency-ms (guint64) — the media not yet persisted went above max-latency |
  * | kvssink-stats | bytes-sent (guint64), frames-sent (guint64), fragments-persisted (guint64), fragments-received (guint64), fragments-dropped (guint64), buffered-bytes (guint64), buffered-duration-ms (guint64), bitrate-bps (gdouble), last-ack-latency-ms (guint64), connections (guint64) — once a second |
  *
  * Fatal errors are posted with GST_ELEMENT_ERROR_WITH_DETAILS; the details structure
@@ -482,6 +483,8 @@ static bool ensure_started(GstKvsSink* sink) {
   ss.connectTimeoutMs = static_cast<long>(s.connectionTimeout) * 1000;
   ss.completionTimeoutMs = static_cast<long>(s.completionTimeout) * 1000;
   ss.caCertPath = kvs::resolveCaCertPath(s.caCert);
+  ss.connectionStaleness = std::chrono::seconds(s.connectionStaleness);
+  ss.maxLatency = std::chrono::seconds(s.maxLatency);
   ss.rotationPeriod = std::chrono::minutes(40);
   if (const char* r = g_getenv("KVSSINK_CONNECTION_ROTATION_SECONDS")) {
     guint64 secs = g_ascii_strtoull(r, nullptr, 10);
@@ -538,6 +541,13 @@ static bool ensure_started(GstKvsSink* sink) {
                   "bitrate-bps", G_TYPE_DOUBLE, u.bitrateBps, "last-ack-latency-ms", G_TYPE_UINT64,
                   static_cast<guint64>(u.lastAckLatency.count()), "connections", G_TYPE_UINT64,
                   static_cast<guint64>(u.connections), nullptr));
+  };
+
+  cb.onLatencyPressure = [sink, maxMs = static_cast<guint64>(ss.maxLatency.count())](std::chrono::nanoseconds buffered) {
+    const auto ms = static_cast<guint64>(std::chrono::duration_cast<std::chrono::milliseconds>(buffered).count());
+    GST_WARNING_OBJECT(sink, "latency pressure: %" G_GUINT64_FORMAT " ms of media not yet persisted (max-latency %" G_GUINT64_FORMAT " ms)", ms, maxMs);
+    post_element_message(sink, gst_structure_new("kvssink-latency-pressure", "buffered-duration-ms", G_TYPE_UINT64, ms,
+                                                 "max-latency-ms", G_TYPE_UINT64, maxMs, nullptr));
   };
 
   st.store->setDropCallback([sink](const kvs::FragmentInfo& f) {
@@ -1326,7 +1336,8 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
                         GST_TYPE_KVS_SINK_STREAMING_TYPE, DEFAULT_STREAMING_TYPE, RW_FLAGS));
   str(PROP_CONTENT_TYPE, "content-type", "Content type",
       "Media type of the stream (replaced by the one derived from the caps).", DEFAULT_CONTENT_TYPE, RW_FLAGS);
-  uintProp(PROP_MAX_LATENCY, "max-latency", "Max latency", "Latency-pressure threshold in seconds (0 disables).", 0,
+  uintProp(PROP_MAX_LATENCY, "max-latency", "Max latency",
+       "Seconds of media not yet persisted above which kvssink-latency-pressure is posted (0 disables).", 0,
        G_MAXUINT, DEFAULT_MAX_LATENCY_SECONDS, RW_FLAGS);
   uintProp(PROP_FRAGMENT_DURATION, "fragment-duration", "Fragment duration",
        "Fragment duration in milliseconds when key-frame-fragmentation is false (and for audio-only streams).", 0,
@@ -1357,7 +1368,8 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
        "How far back, in seconds, a reconnect resends unacknowledged media.", 0, G_MAXUINT,
        DEFAULT_REPLAY_DURATION_SECONDS, RW_FLAGS);
   uintProp(PROP_CONNECTION_STALENESS, "connection-staleness", "Connection staleness",
-       "Seconds without a BUFFERING acknowledgement before a connection is considered stale (0 disables).", 0,
+       "Seconds without an acknowledgement, while data is being sent, after which the connection is dropped and "
+       "the next one resends (0 disables).", 0,
        G_MAXUINT, DEFAULT_CONNECTION_STALENESS_SECONDS, RW_FLAGS);
   str(PROP_CODEC_ID, "codec-id", "Codec ID", "MKV codec ID of the video track (set from the caps).",
       DEFAULT_CODEC_ID, RW_FLAGS);
@@ -1429,7 +1441,7 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       element_class, "KVS Sink", "Sink/Video/Network",
       "Uploads H.264/H.265 video (and AAC/G.711 audio) to Kinesis Video Streams with PutMedia. Bus messages: "
       "kvssink-stream-ready, kvssink-fragment-ack, kvssink-error, kvssink-connection, kvssink-dropped, "
-      "kvssink-stats (see docs/kvssink.md).",
+      "kvssink-latency-pressure, kvssink-stats (see docs/kvssink.md).",
       "openkvs");
   gst_element_class_add_static_metadata(
       element_class, "bus-messages",
@@ -1441,6 +1453,7 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       "kvssink-connection {connection-id: guint64, state: string connecting|closed|dropped|rotating, reason: string, "
       "http-status: gint}; "
       "kvssink-dropped {fragment-timecode: guint64, frames: guint, bytes: guint64}; "
+      "kvssink-latency-pressure {buffered-duration-ms, max-latency-ms: guint64}; "
       "kvssink-stats every second {bytes-sent, frames-sent, fragments-persisted, fragments-received, "
       "fragments-dropped, buffered-bytes, buffered-duration-ms, last-ack-latency-ms, connections: guint64; "
       "bitrate-bps: gdouble}. Fatal errors carry a kvssink-error-details structure {http-status, service-code, "

@@ -34,14 +34,14 @@ async function storedFrames(stream: string): Promise<number[]> {
 }
 
 /** Streams FRAMES live frames through the proxy with `faults` on successive PutMedia connections. */
-async function upload(stream: string, ...faults: Fault[]) {
+async function upload(stream: string, faults: Fault[], sinkProperties = '') {
   await t.createStream(stream);
   proxy.setPlan(onPutMedia(...faults));
   const before = proxy.applied.length;
   const run = gstLaunch(
     `videotestsrc is-live=true num-buffers=${FRAMES} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ` +
       'x264enc key-int-max=15 tune=zerolatency speed-preset=ultrafast bitrate=1000 ! h264parse ! ' +
-      `kvssink stream-name=${stream} endpoint=${proxy.url}`,
+      `kvssink stream-name=${stream} endpoint=${proxy.url} ${sinkProperties}`,
     awsEnv,
   );
   const timer = setTimeout(() => run.child.kill('SIGKILL'), 50_000);
@@ -79,7 +79,7 @@ describe('kvssink through a faulty network', () => {
     ],
   ])('%s: reconnects and stores every frame once', async (_what, faults) => {
     const stream = `fault-${faults.map((f) => f.kind).join('-')}-${Math.random().toString(36).slice(2, 8)}`;
-    const r = await upload(stream, ...faults);
+    const r = await upload(stream, faults);
     expect(r.applied).toEqual(faults); // every fault happened
     expect(r.dropped.length).toBeGreaterThanOrEqual(faults.length);
     expect(r.messages.filter((m) => m.name === 'kvssink-dropped')).toEqual([]);
@@ -87,13 +87,24 @@ describe('kvssink through a faulty network', () => {
   });
 
   it('a connection stalled for 3 s carries on and stores every frame once', async () => {
-    const r = await upload('fault-stall', { kind: 'stall', atByte: 60_000, ms: 3000 });
+    const r = await upload('fault-stall', [{ kind: 'stall', atByte: 60_000, ms: 3000 }]);
     expect(r.applied.map((f) => f.kind)).toEqual(['stall']);
     expectEveryFrameOnce(await storedFrames('fault-stall'));
   });
 
+  it('a connection stalled for good is dropped as stale after connection-staleness; latency pressure is posted; every frame once', async () => {
+    const r = await upload('fault-stale', [{ kind: 'stall', atByte: 60_000 }], 'connection-staleness=2 max-latency=1');
+    expect(r.applied.map((f) => f.kind)).toEqual(['stall']);
+    expect(r.dropped.map((m) => m.fields.reason), JSON.stringify(r.messages.filter((m) => m.name === 'kvssink-connection'))).toEqual(['stale: no acknowledgement for 2000 ms']);
+    const pressure = r.messages.filter((m) => m.name === 'kvssink-latency-pressure');
+    expect(pressure.length).toBeGreaterThanOrEqual(1);
+    expect(Number(pressure[0]!.fields['buffered-duration-ms'])).toBeGreaterThan(1000);
+    expect(Number(pressure[0]!.fields['max-latency-ms'])).toBe(1000);
+    expectEveryFrameOnce(await storedFrames('fault-stale'));
+  });
+
   it('200 ms of latency each way stores every frame once', async () => {
-    const r = await upload('fault-delay', { kind: 'delay', ms: 200 }, { kind: 'delay', ms: 200 });
+    const r = await upload('fault-delay', [{ kind: 'delay', ms: 200 }, { kind: 'delay', ms: 200 }]);
     expect(r.applied.length).toBeGreaterThanOrEqual(1);
     expect(r.dropped).toEqual([]);
     expectEveryFrameOnce(await storedFrames('fault-delay'));

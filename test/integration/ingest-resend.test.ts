@@ -250,6 +250,33 @@ describe('re-sent fragments', () => {
     const read = await readFragments(stream, stored.map((f) => f.FragmentNumber!));
     expect(read.map(frameBytes)).toEqual([0, 1, 2, 3, 4].map(clusterFrameBytes));
   });
+
+  it('take over from a connection that stays open (half-open): acked at once, stored once', async () => {
+    // The producer gave the old connection up but the server does not know (no FIN, no RST):
+    // the re-send must not wait for the old connection's idle timeout.
+    const stream = await newStream();
+    const tc = Date.now() - 60_000;
+    const [c0, c1, c2, c3, c4] = clusters(frags, { to: 5, baseTimecode: tc });
+    const half = Math.floor(c3!.length / 2);
+    const stale = connect(stream);
+    await stale.session.write(Buffer.concat([frags.header, c0!, c1!, c2!, c3!.subarray(0, half)]));
+    await stale.until(ackFor('PERSISTED', timecodeOf(2, tc)));
+
+    const acks = await sendBody(ts.url, stream, Buffer.concat([frags.header, c3!, c4!]), { timecodeType: 'ABSOLUTE' });
+    expect(acksOf(acks, 'ERROR')).toEqual([]);
+    expect([...ackSequences(acks).values()]).toEqual([
+      ['BUFFERING', 'RECEIVED', 'PERSISTED'],
+      ['BUFFERING', 'RECEIVED', 'PERSISTED'],
+    ]);
+    // The old connection comes back to life and finishes fragment 3: not stored a second time.
+    await stale.session.write(c3!.subarray(half));
+    const staleAcks = await stale.session.end();
+    expect(staleAcks.filter((a) => a.FragmentTimecode === timecodeOf(3, tc)).map((a) => a.EventType)).toEqual(['BUFFERING']);
+    const stored = await storedFragments(stream);
+    expect(producerMs(stored)).toEqual([0, 1, 2, 3, 4].map((i) => timecodeOf(i, tc)));
+    const read = await readFragments(stream, stored.map((f) => f.FragmentNumber!));
+    expect(read.map(frameBytes)).toEqual([0, 1, 2, 3, 4].map(clusterFrameBytes));
+  });
 });
 
 describe('ACK sequence', () => {

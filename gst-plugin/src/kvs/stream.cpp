@@ -103,12 +103,9 @@ void KvsStream::run() {
   upload();
 }
 
-bool KvsStream::startup() {
-  std::shared_ptr<CredentialProvider> creds;
-  {
-    std::lock_guard<std::mutex> lock(credentialsMutex_);
-    creds = credentials_;
-  }
+bool KvsStream::abandoned() const { return stopping_ && (!draining_ || Clock::now() >= deadline_); }
+
+ControlPlaneConfig KvsStream::controlPlaneConfig() const {
   ControlPlaneConfig cfg;
   cfg.endpoint = settings_.controlPlaneEndpoint;
   cfg.region = settings_.region;
@@ -116,9 +113,32 @@ bool KvsStream::startup() {
   cfg.connectTimeoutMs = settings_.connectTimeoutMs;
   cfg.completionTimeoutMs = settings_.completionTimeoutMs;
   cfg.caCertPath = settings_.caCertPath;
-  auto abandoned = [this] { return stopping_ && (!draining_ || Clock::now() >= deadline_); };
-  cfg.shouldAbort = abandoned;
-  ControlPlane cp(cfg, *creds, log_);
+  cfg.shouldAbort = [this] { return abandoned(); };
+  return cfg;
+}
+
+std::optional<std::string> KvsStream::fetchDataEndpoint() {
+  std::shared_ptr<CredentialProvider> creds;
+  {
+    std::lock_guard<std::mutex> lock(credentialsMutex_);
+    creds = credentials_;
+  }
+  try {
+    ControlPlane cp(controlPlaneConfig(), *creds, log_);
+    return cp.getDataEndpoint(settings_.streamName);
+  } catch (const std::exception& e) {
+    logTo(log_, LogLevel::Warning, std::string("GetDataEndpoint (refresh) failed, keeping ") + dataEndpoint_ + ": " + e.what());
+    return std::nullopt;
+  }
+}
+
+bool KvsStream::startup() {
+  std::shared_ptr<CredentialProvider> creds;
+  {
+    std::lock_guard<std::mutex> lock(credentialsMutex_);
+    creds = credentials_;
+  }
+  ControlPlane cp(controlPlaneConfig(), *creds, log_);
   Backoff backoff;
   for (int attempt = 1;; attempt++) {
     // A draining stop (EOS) still needs the stream: keep going until its deadline.
@@ -172,6 +192,7 @@ bool KvsStream::startup() {
 
 void KvsStream::handleAck(const Ack& ack) {
   if (ack.type == AckType::Idle) return;
+  acksReceived_++;
   milliseconds latency{0};
   if (ack.timecode) {
     switch (ack.type) {
@@ -240,7 +261,21 @@ void KvsStream::upload() {
     if (callbacks_.onConnection) callbacks_.onConnection({id, state, std::move(reason), status});
   };
 
+  // The data endpoint is asked again when it is old, or after connections failed three times in
+  // a row without an ACK (the ingest host may have moved).
+  Clock::time_point endpointAt = Clock::now();
+  int failedInARow = 0;
   auto open = [&](ReadCursor at) {
+    if (failedInARow >= 3 || Clock::now() - endpointAt >= settings_.endpointRefreshPeriod) {
+      failedInARow = 0;
+      endpointAt = Clock::now();
+      if (auto fresh = fetchDataEndpoint()) {
+        if (*fresh != dataEndpoint_) logTo(log_, LogLevel::Info, "data endpoint is now " + *fresh);
+        dataEndpoint_ = *fresh;
+        pm.dataEndpoint = *fresh;
+      }
+      if (abandoned()) return;
+    }
     std::vector<uint8_t> header;
     {
       std::lock_guard<std::mutex> lock(headerMutex_);
@@ -274,6 +309,7 @@ void KvsStream::upload() {
     cursor = store_.rollback(dropped.cursor(), hostAlive, settings_.replayDuration);
     event(dropped.id(), "dropped", reason, status);
     bool progressed = dropped.receivedAnyAck();
+    failedInARow = progressed ? 0 : failedInARow + 1;
     if (progressed) backoff.reset();
     retryAt = Clock::now() + (progressed ? milliseconds(0) : backoff.next());
     if (!settings_.restartOnError) {
@@ -289,6 +325,11 @@ void KvsStream::upload() {
 
   bool hasHeader = false;
   bool reachedDataPlane = false;  // a PutMedia connection got an HTTP response
+  struct {
+    uint64_t connection = 0, acks = 0, bytesAtAck = 0;
+    std::optional<Clock::time_point> unackedSince;  // bytes went out after the last ACK
+  } staleness;
+  bool latencyPressure = false;
   for (;;) {
     if (failed_) break;
     const bool stopping = stopping_;
@@ -373,6 +414,20 @@ void KvsStream::upload() {
     }
 
     auto now = Clock::now();
+    // Staleness: the current connection sent bytes after the last ACK and none came back for
+    // connection-staleness. The server or the path is stuck: drop it; the next one resends.
+    if (settings_.connectionStaleness.count() > 0 && !conns.empty()) {
+      PutMediaConnection& c = *conns.front();
+      if (c.id() != staleness.connection || acksReceived_ != staleness.acks) {
+        staleness = {c.id(), acksReceived_, c.bytesSent(), std::nullopt};
+      } else if (c.bytesSent() > staleness.bytesAtAck && !staleness.unackedSince) {
+        staleness.unackedSince = now;
+      } else if (staleness.unackedSince && now - *staleness.unackedSince >= settings_.connectionStaleness) {
+        const auto ms = std::chrono::duration_cast<milliseconds>(settings_.connectionStaleness).count();
+        dropAll(c, false, "stale: no acknowledgement for " + std::to_string(ms) + " ms", 0);
+      }
+    }
+
     if (now - lastStats >= std::chrono::seconds(1)) {
       stats_.bytesSent = closedBytes;
       for (auto& c : conns) stats_.bytesSent += c->bytesSent();
@@ -385,6 +440,10 @@ void KvsStream::upload() {
       lastBytes = stats_.bytesSent;
       lastStats = now;
       if (callbacks_.onStats) callbacks_.onStats(stats_);
+      // Latency pressure (max-latency): reported once each time it goes above.
+      const bool over = settings_.maxLatency.count() > 0 && s.bufferedDuration > settings_.maxLatency;
+      if (over && !latencyPressure && callbacks_.onLatencyPressure) callbacks_.onLatencyPressure(s.bufferedDuration);
+      latencyPressure = over;
     }
     curl_multi_poll(multi, nullptr, 0, 100, nullptr);
   }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kvs/acks.h"
+#include "kvs/control_plane.h"
 #include "kvs/credentials.h"
 #include "kvs/log.h"
 #include "kvs/store.h"
@@ -46,6 +47,15 @@ struct StreamSettings {
   std::string caCertPath;
   /// PutMedia connections are rotated after this long (AWS: ~40 min minus jitter).
   std::chrono::milliseconds rotationPeriod = std::chrono::minutes(40);
+  /// connection-staleness: a connection that sent data and got no ACK back for this long is
+  /// dropped, and the next one resends (0: never).
+  std::chrono::milliseconds connectionStaleness{0};
+  /// max-latency: onLatencyPressure is called when the media not yet persisted spans more than
+  /// this (0: never).
+  std::chrono::milliseconds maxLatency{0};
+  /// GetDataEndpoint is asked again before a connection opens once the endpoint is this old, and
+  /// after three connections in a row failed without an ACK.
+  std::chrono::milliseconds endpointRefreshPeriod = std::chrono::minutes(40);
 };
 
 struct StreamError {
@@ -86,6 +96,8 @@ struct StreamCallbacks {
   std::function<void(const StreamError&)> onError;
   std::function<void(const ConnectionEvent&)> onConnection;
   std::function<void(const UploadStats&)> onStats;
+  /// The media not yet persisted went above maxLatency (once, until it is below again).
+  std::function<void(std::chrono::nanoseconds buffered)> onLatencyPressure;
 };
 
 class KvsStream {
@@ -113,6 +125,11 @@ class KvsStream {
   void run();
   bool startup();
   void upload();
+  /// The stream is stopping without a drain, or the drain's deadline passed.
+  bool abandoned() const;
+  ControlPlaneConfig controlPlaneConfig() const;
+  /// GetDataEndpoint again; nullopt (logged) when it fails.
+  std::optional<std::string> fetchDataEndpoint();
   void handleAck(const Ack& ack);
   void report(StreamError e);
 
@@ -134,6 +151,7 @@ class KvsStream {
   std::mutex multiMutex_;
   std::string dataEndpoint_;
   UploadStats stats_;
+  uint64_t acksReceived_ = 0;  // BUFFERING, RECEIVED, PERSISTED and ERROR acks, for staleness
 };
 
 }  // namespace kvs

@@ -4,6 +4,7 @@
 #include "element_support.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace kvstest {
 namespace {
@@ -78,6 +79,29 @@ TEST_F(Upload, UnreachableDataEndpointPostsConnectionMessages) {
   ASSERT_GE(paths.size(), 2u);
   EXPECT_EQ(paths[0], "/describeStream");
   EXPECT_EQ(paths[1], "/getDataEndpoint");
+}
+
+TEST_F(Upload, DataEndpointIsAskedAgainAfterThreeFailedConnections) {
+  StubControlPlane cp(kUnreachable);
+  g_object_set(sink_, "endpoint", cp.url().c_str(), nullptr);
+  streaming();
+  // Three dropped connections (backoff 1 + 2 + 4 s), then GetDataEndpoint before the fourth.
+  for (int i = 0; i < 3; i++) {
+    ASSERT_NE(waitForElementMessage(bus_, "kvssink-connection", kNeverHangs,
+                                    [](const GstStructure* s) { return fieldString(s, "state") == "dropped"; }),
+              nullptr)
+        << "dropped connection " << i + 1;
+  }
+  const auto refreshed = [&] {
+    const auto paths = cp.paths();
+    return std::count(paths.begin(), paths.end(), "/getDataEndpoint") >= 2;
+  };
+  for (auto until = Clock::now() + kNeverHangs; !refreshed() && Clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(refreshed()) << "a second GetDataEndpoint";
+  const auto paths = cp.paths();
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/describeStream"), 1) << "only the endpoint is asked again";
 }
 
 TEST_F(Upload, SettingNullWhileTheControlPlaneIsRetriedReturnsPromptly) {

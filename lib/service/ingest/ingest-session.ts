@@ -249,7 +249,17 @@ export class IngestSession {
 
     const streamId = this.opts.stream.id;
     const stored = this.ctx.store.findByProducerTimestamp(streamId, producerMs);
-    const arriving = stored ? undefined : this.ctx.live.findByProducerTimestamp(streamId, producerMs);
+    let arriving = stored ? undefined : this.ctx.live.findByProducerTimestamp(streamId, producerMs);
+    if (arriving?.state === 'receiving') {
+      // Re-sent while the original is still arriving on another connection: the producer gave
+      // that connection up (it may be half-open, which the server learns only at its idle
+      // timeout). This copy takes the original's place and fragment number; waiting for the
+      // original instead would hold this connection's acks, and its body, until then.
+      this.ctx.live.abort(arriving);
+      cur.seq = arriving.seq;
+      cur.fragmentNumber = arriving.fragmentNumber;
+      arriving = undefined;
+    }
     if (stored || arriving) {
       cur.fragmentNumber = stored?.fragmentNumber ?? arriving!.fragmentNumber;
       cur.duplicateOf = {
@@ -320,6 +330,12 @@ export class IngestSession {
   private clusterEnd(): void {
     const cur = this.current;
     if (!cur) return;
+    if (cur.live?.state === 'aborted') {
+      // A re-send on a newer connection took this fragment over (clusterTimecode): not stored twice.
+      this.current = undefined;
+      this.ctx.log.info({ stream: this.opts.stream.name, fragmentNumber: cur.fragmentNumber }, 'fragment taken over by a re-send');
+      return;
+    }
     if (cur.timecode === undefined) throw new IngestError('INVALID_MKV_DATA', 'a Cluster has no Timecode');
     for (const n of this.trackNumbers) {
       if (!cur.tracksSeen.has(n)) throw new IngestError('FRAMES_MISSING_FOR_TRACK', `fragment has no frames for track ${n}`);

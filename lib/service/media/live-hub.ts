@@ -87,17 +87,19 @@ export class LiveHub {
 
   /** The fragment is now in the index (or failed to store): readers find it there. */
   indexed(fragment: LiveFragment): void {
-    const s = this.streams.get(fragment.streamId);
-    if (!s) return;
-    s.fragments.delete(fragment.seq);
-    this.notify(s);
+    this.remove(fragment);
   }
 
   abort(fragment: LiveFragment): void {
     fragment.state = 'aborted';
+    this.remove(fragment);
+  }
+
+  /** Removes the fragment, not a re-send that took its seq over (IngestSession.clusterTimecode). */
+  private remove(fragment: LiveFragment): void {
     const s = this.streams.get(fragment.streamId);
     if (!s) return;
-    s.fragments.delete(fragment.seq);
+    if (s.fragments.get(fragment.seq) === fragment) s.fragments.delete(fragment.seq);
     this.notify(s);
   }
 
