@@ -24,6 +24,7 @@
  * | kvssink-error | message (string), service-code (string), http-status (gint), error-id (guint), retryable (gboolean), fatal (gboolean: an ERROR message follows), fragment-timecode (guint64, when known) |
  * | kvssink-connection | connection-id (guint64), state (string: connecting, closed, dropped, rotating), reason (string), http-status (gint) |
  * | kvssink-dropped | fragment-timecode (guint64), frames (guint), bytes (guint64) — a fragment dropped unsent because the buffer was full |
+ * | kvssink-spool-dropped | fragment-timecode (guint64), bytes (guint64) — the spool (storage-path) was full: a fragment deleted unsent |
  * | kvssink-latency-pressure | buffered-duration-ms (guint64), max-latency-ms (guint64) — the media not yet persisted went above max-latency |
  * | kvssink-stats | bytes-sent (guint64), frames-sent (guint64), fragments-persisted (guint64), fragments-received (guint64), fragments-dropped (guint64), buffered-bytes (guint64), buffered-duration-ms (guint64), bitrate-bps (gdouble), last-ack-latency-ms (guint64), connections (guint64) — once a second |
  *
@@ -54,6 +55,7 @@
 #include "kvs/control_plane.h"
 #include "kvs/mkv.h"
 #include "kvs/nal.h"
+#include "kvs/spool.h"
 #include "kvs/store.h"
 #include "kvs/stream.h"
 #include "kvs/tls.h"
@@ -93,6 +95,7 @@ constexpr const char* DEFAULT_REGION = "us-west-2";
 constexpr guint DEFAULT_ROTATION_PERIOD_SECONDS = 3600;
 constexpr const char* DEFAULT_LOG_CONFIG = "../kvs_log_configuration";
 constexpr guint DEFAULT_STORAGE_SIZE_MB = 128;
+constexpr guint DEFAULT_STORAGE_PATH_SIZE_MB = 1024;
 constexpr guint DEFAULT_STOP_STREAM_TIMEOUT_SECONDS = 120;
 constexpr guint DEFAULT_CONNECTION_TIMEOUT_SECONDS = 5;
 constexpr guint DEFAULT_COMPLETION_TIMEOUT_SECONDS = 10;
@@ -150,6 +153,8 @@ enum {
   PROP_ENDPOINT,
   PROP_PROFILE,
   PROP_CA_CERT,
+  PROP_STORAGE_PATH,
+  PROP_STORAGE_PATH_SIZE,
 };
 
 /// The properties, as set by the application.
@@ -196,6 +201,8 @@ struct Settings {
   std::string endpoint;
   std::string profile;
   std::string caCert;
+  std::string storagePath;
+  guint storagePathSize = DEFAULT_STORAGE_PATH_SIZE_MB;
 };
 
 /// One queued frame, ready to package.
@@ -234,6 +241,7 @@ struct State {
   std::unique_ptr<kvs::KvsStream> stream;
   std::unique_ptr<kvs::MkvWriter> writer;
   std::shared_ptr<kvs::CredentialProvider> credentials;
+  std::shared_ptr<kvs::Spool> spool;  // storage-path
   std::string region;
   std::array<uint8_t, 16> segmentUid{};
   bool started = false;            // the uploader is running
@@ -557,7 +565,14 @@ static bool ensure_started(GstKvsSink* sink) {
                                                  "frames", G_TYPE_UINT, f.frames, "bytes", G_TYPE_UINT64,
                                                  static_cast<guint64>(f.bytes), nullptr));
   });
+  cb.onSpoolDropped = [sink](uint64_t timecode, uint64_t bytes) {
+    GST_WARNING_OBJECT(sink, "spool full: fragment %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes) deleted unsent",
+                       timecode, bytes);
+    post_element_message(sink, gst_structure_new("kvssink-spool-dropped", "fragment-timecode", G_TYPE_UINT64, timecode,
+                                                 "bytes", G_TYPE_UINT64, bytes, nullptr));
+  };
   st.stream = std::make_unique<kvs::KvsStream>(std::move(ss), st.credentials, *st.store, std::move(cb), make_log_sink(sink));
+  st.stream->useSpool(st.spool);
   st.stream->setStreamHeader(st.writer->streamHeader());
   st.stream->start();
   st.started = true;
@@ -1043,6 +1058,16 @@ static void gst_kvs_sink_release_pad(GstElement* element, GstPad* pad) {
 // ---------------------------------------------------------------------------------------------
 // State changes
 
+/// A stream's spool directory: `storage-path`/<stream name, anything but [A-Za-z0-9._-] as _>.
+static std::string spool_dir(const std::string& storagePath, const std::string& streamName) {
+  std::string name = streamName;
+  for (char& c : name) {
+    if (!g_ascii_isalnum(c) && c != '.' && c != '_' && c != '-') c = '_';
+  }
+  if (name.empty() || name == "." || name == "..") name = "_";
+  return storagePath + G_DIR_SEPARATOR_S + name;
+}
+
 static bool prepare(GstKvsSink* sink) {
   Priv* p = sink->priv;
   Settings s = settings_copy(sink);
@@ -1061,11 +1086,29 @@ static bool prepare(GstKvsSink* sink) {
       ok = false;
     }
   }
+  std::shared_ptr<kvs::Spool> spool;
+  if (ok && !s.storagePath.empty()) {
+    if (!s.fragmentAcks || !(s.absoluteFragmentTimes || s.fileStartTime != 0)) {
+      GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("storage-path needs fragment-acks and absolute-fragment-times"),
+                        ("without acknowledgements nothing could leave the spool; relative timecodes cannot be sent "
+                         "again on another connection"));
+      ok = false;
+    } else {
+      try {
+        spool = std::make_shared<kvs::Spool>(spool_dir(s.storagePath, s.streamName),
+                                             static_cast<uint64_t>(s.storagePathSize) << 20, make_log_sink(sink));
+      } catch (const std::exception& e) {
+        GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_WRITE, ("%s", e.what()), (nullptr));
+        ok = false;
+      }
+    }
+  }
   if (ok) {
     std::lock_guard<std::mutex> lock(p->mediaLock);
     State& st = p->state;
     st = State{};
     st.credentials = creds;
+    st.spool = std::move(spool);
     st.region = region_of(s);
     if (st.region.empty()) st.region = kvs::profileRegion(s.profile).value_or(DEFAULT_REGION);
     std::random_device rd;
@@ -1211,6 +1254,8 @@ static void gst_kvs_sink_set_property(GObject* object, guint prop_id, const GVal
     case PROP_ENDPOINT: set_string(s.endpoint, value, ""); break;
     case PROP_PROFILE: set_string(s.profile, value, ""); credentialsChanged = true; break;
     case PROP_CA_CERT: set_string(s.caCert, value, ""); break;
+    case PROP_STORAGE_PATH: set_string(s.storagePath, value, ""); break;
+    case PROP_STORAGE_PATH_SIZE: s.storagePathSize = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   g_mutex_unlock(&sink->settings_lock);
@@ -1277,6 +1322,8 @@ static void gst_kvs_sink_get_property(GObject* object, guint prop_id, GValue* va
     case PROP_ENDPOINT: g_value_set_string(value, s.endpoint.empty() ? nullptr : s.endpoint.c_str()); break;
     case PROP_PROFILE: g_value_set_string(value, s.profile.empty() ? nullptr : s.profile.c_str()); break;
     case PROP_CA_CERT: g_value_set_string(value, s.caCert.empty() ? nullptr : s.caCert.c_str()); break;
+    case PROP_STORAGE_PATH: g_value_set_string(value, s.storagePath.empty() ? nullptr : s.storagePath.c_str()); break;
+    case PROP_STORAGE_PATH_SIZE: g_value_set_uint(value, s.storagePathSize); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   g_mutex_unlock(&sink->settings_lock);
@@ -1434,6 +1481,13 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       "CA certificate file (PEM) or directory of hashed certificates used to verify the endpoint's TLS certificate "
       "(default: KVSSINK_CA_CERT_PATH, AWS_KVS_CACERT_PATH or AWS_CA_BUNDLE, else the system store).",
       nullptr, RW_FLAGS);
+  str(PROP_STORAGE_PATH, "storage-path", "Storage path",
+      "Directory of an on-disk spool: fragments stay there until acknowledged, so that they survive a restart or a "
+      "long outage and are sent again at their original timestamps (unset: memory only).",
+      nullptr, RW_FLAGS);
+  uintProp(PROP_STORAGE_PATH_SIZE, "storage-path-size", "Storage path size",
+       "Most MiB the spool keeps per stream; above it the oldest fragments are deleted (kvssink-spool-dropped).", 1,
+       G_MAXUINT, DEFAULT_STORAGE_PATH_SIZE_MB, RW_FLAGS);
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
@@ -1441,7 +1495,7 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       element_class, "KVS Sink", "Sink/Video/Network",
       "Uploads H.264/H.265 video (and AAC/G.711 audio) to Kinesis Video Streams with PutMedia. Bus messages: "
       "kvssink-stream-ready, kvssink-fragment-ack, kvssink-error, kvssink-connection, kvssink-dropped, "
-      "kvssink-latency-pressure, kvssink-stats (see docs/kvssink.md).",
+      "kvssink-latency-pressure, kvssink-spool-dropped, kvssink-stats (see docs/kvssink.md).",
       "openkvs");
   gst_element_class_add_static_metadata(
       element_class, "bus-messages",
@@ -1454,6 +1508,7 @@ static void gst_kvs_sink_class_init(GstKvsSinkClass* klass) {
       "http-status: gint}; "
       "kvssink-dropped {fragment-timecode: guint64, frames: guint, bytes: guint64}; "
       "kvssink-latency-pressure {buffered-duration-ms, max-latency-ms: guint64}; "
+      "kvssink-spool-dropped {fragment-timecode, bytes: guint64}; "
       "kvssink-stats every second {bytes-sent, frames-sent, fragments-persisted, fragments-received, "
       "fragments-dropped, buffered-bytes, buffered-duration-ms, last-ack-latency-ms, connections: guint64; "
       "bitrate-bps: gdouble}. Fatal errors carry a kvssink-error-details structure {http-status, service-code, "

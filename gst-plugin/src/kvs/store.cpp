@@ -40,9 +40,11 @@ std::chrono::nanoseconds ContentStore::duration() const {
 
 uint64_t ContentStore::beginFragment(uint64_t timecode, int64_t ptsNs, Chunk prefix) {
   std::unique_lock<std::mutex> lock(mutex_);
+  std::optional<Fragment> completed;
   if (open_ && !fragments_.empty()) {
     fragments_.back().info.complete = true;
     fragments_.back().info.completedAt = std::chrono::steady_clock::now();
+    if (onComplete_) completed = Fragment{fragments_.back().info, fragments_.back().chunks};
   }
   Fragment f;
   const uint64_t id = f.info.id = nextId_++;
@@ -53,7 +55,7 @@ uint64_t ContentStore::beginFragment(uint64_t timecode, int64_t ptsNs, Chunk pre
   f.chunks.push_back(std::move(prefix));
   fragments_.push_back(std::move(f));
   open_ = true;
-  added(lock, id);
+  added(lock, id, std::move(completed));
   return id;
 }
 
@@ -71,12 +73,14 @@ void ContentStore::appendFrame(int64_t ptsNs, std::vector<Chunk> chunks) {
   added(lock, f.info.id);
 }
 
-void ContentStore::added(std::unique_lock<std::mutex>& lock, uint64_t protectId) {
+void ContentStore::added(std::unique_lock<std::mutex>& lock, uint64_t protectId, std::optional<Fragment> completed) {
   std::vector<FragmentInfo> dropped = enforceLimits(protectId);
   std::function<void()> onData = onData_;
   std::function<void(const FragmentInfo&)> onDrop = dropped.empty() ? nullptr : onDrop_;
+  std::function<void(const FragmentInfo&, const std::vector<Chunk>&)> onComplete = completed ? onComplete_ : nullptr;
   lock.unlock();
   changed_.notify_all();
+  if (onComplete) onComplete(completed->info, completed->chunks);
   for (const auto& d : dropped) {
     if (onDrop) onDrop(d);
   }
@@ -85,6 +89,8 @@ void ContentStore::added(std::unique_lock<std::mutex>& lock, uint64_t protectId)
 
 void ContentStore::closeFragment(std::optional<Chunk> trailer) {
   std::function<void()> onData;
+  std::function<void(const FragmentInfo&, const std::vector<Chunk>&)> onComplete;
+  std::optional<Fragment> completed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!open_ || fragments_.empty()) return;
@@ -98,8 +104,11 @@ void ContentStore::closeFragment(std::optional<Chunk> trailer) {
     f.info.completedAt = std::chrono::steady_clock::now();
     open_ = false;
     onData = onData_;
+    onComplete = onComplete_;
+    if (onComplete) completed = Fragment{f.info, f.chunks};
   }
   changed_.notify_all();
+  if (onComplete) onComplete(completed->info, completed->chunks);
   if (onData) onData();
 }
 
@@ -320,6 +329,17 @@ void ContentStore::wake() {
 void ContentStore::setDropCallback(std::function<void(const FragmentInfo&)> cb) {
   std::lock_guard<std::mutex> lock(mutex_);
   onDrop_ = std::move(cb);
+}
+
+std::optional<uint64_t> ContentStore::oldestTimecode() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fragments_.empty()) return std::nullopt;
+  return fragments_.front().info.timecode;
+}
+
+void ContentStore::setCompleteCallback(std::function<void(const FragmentInfo&, const std::vector<Chunk>&)> cb) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  onComplete_ = std::move(cb);
 }
 
 void ContentStore::setDataCallback(std::function<void()> cb) {

@@ -12,7 +12,7 @@
 // being transmitted is dropped and reported through the drop callback.
 //
 // Thread safety: every public method takes the one internal mutex, and no method holds it while
-// calling out: the drop and data callbacks run with it released, on the writing thread (from
+// calling out: the drop, complete and data callbacks run with it released, on the writing thread (from
 // beginFragment, appendFrame and closeFragment). Callers may hold locks of their own while
 // calling in (the element holds its media lock while it writes), so a callback must not take
 // those locks.
@@ -107,6 +107,8 @@ class ContentStore {
   /// True when every fragment with an id below `id` is persisted (or skipped).
   bool allPersistedBefore(uint64_t id) const;
   std::optional<FragmentInfo> fragment(uint64_t id) const;
+  /// Timecode of the oldest fragment kept, if any.
+  std::optional<uint64_t> oldestTimecode() const;
 
   /// Blocks until data is available past `cursor`, `wake()` is called, or the timeout passes.
   void waitForData(const ReadCursor& cursor, std::chrono::milliseconds timeout);
@@ -118,6 +120,9 @@ class ContentStore {
   bool waitBelow(size_t bytes, std::chrono::steady_clock::time_point deadline);
 
   void setDropCallback(std::function<void(const FragmentInfo&)> cb);
+  /// Called with a fragment's info and chunks when the writer completes it (the next
+  /// beginFragment, or closeFragment); on the writing thread, the store's lock released.
+  void setCompleteCallback(std::function<void(const FragmentInfo&, const std::vector<Chunk>&)> cb);
   void setDataCallback(std::function<void()> cb);
   StoreStats stats() const;
 
@@ -132,8 +137,8 @@ class ContentStore {
   void trimPersisted();
   std::vector<FragmentInfo> enforceLimits(uint64_t protectId);
   /// After bytes were added (lock held): enforce the limits, then, unlocked, wake waiters and
-  /// run the drop and data callbacks.
-  void added(std::unique_lock<std::mutex>& lock, uint64_t protectId);
+  /// run the complete (for `completed`), drop and data callbacks.
+  void added(std::unique_lock<std::mutex>& lock, uint64_t protectId, std::optional<Fragment> completed = std::nullopt);
   size_t bytes() const;
   std::chrono::nanoseconds duration() const;
 
@@ -150,6 +155,7 @@ class ContentStore {
   StoreStats dropped_;
   std::function<void(const FragmentInfo&)> onDrop_;
   std::function<void()> onData_;
+  std::function<void(const FragmentInfo&, const std::vector<Chunk>&)> onComplete_;
 };
 
 }  // namespace kvs

@@ -7,6 +7,8 @@
 
 #include "kvs/control_plane.h"
 #include "kvs/http.h"
+#include "kvs/mkv.h"
+#include "kvs/spool.h"
 #include "kvs/tls.h"
 
 namespace kvs {
@@ -59,10 +61,18 @@ void KvsStream::start() {
     std::lock_guard<std::mutex> lock(multiMutex_);
     if (multi_ != nullptr) curl_multi_wakeup(static_cast<CURLM*>(multi_));
   });
+  if (spool_) {
+    store_.setCompleteCallback([this](const FragmentInfo& f, const std::vector<Chunk>& chunks) {
+      for (const auto& d : spool_->write(f.timecode, chunks)) {
+        if (callbacks_.onSpoolDropped) callbacks_.onSpoolDropped(d.timecode, d.bytes);
+      }
+    });
+  }
   thread_ = std::thread([this] { run(); });
 }
 
 void KvsStream::setStreamHeader(std::vector<uint8_t> header) {
+  if (spool_) spool_->setHeader(header);
   {
     std::lock_guard<std::mutex> lock(headerMutex_);
     header_ = std::move(header);
@@ -87,6 +97,7 @@ bool KvsStream::stop(bool drain, Clock::time_point deadline) {
   }
   thread_.join();
   store_.setDataCallback({});
+  store_.setCompleteCallback({});
   return allPersisted_;
 }
 
@@ -190,24 +201,26 @@ bool KvsStream::startup() {
   }
 }
 
-void KvsStream::handleAck(const Ack& ack) {
+void KvsStream::handleAck(ContentStore& store, const Ack& ack) {
   if (ack.type == AckType::Idle) return;
   acksReceived_++;
   milliseconds latency{0};
   if (ack.timecode) {
     switch (ack.type) {
       case AckType::Buffering:
-        store_.ack(FragmentState::Buffering, *ack.timecode);
+        store.ack(FragmentState::Buffering, *ack.timecode);
         break;
       case AckType::Received: {
         stats_.fragmentsReceived++;
         bool final = !settings_.fragmentAcks || settings_.retentionHours == 0;
-        auto f = store_.ack(final ? FragmentState::Persisted : FragmentState::Received, *ack.timecode);
+        auto f = store.ack(final ? FragmentState::Persisted : FragmentState::Received, *ack.timecode);
         if (final && f) latency = std::chrono::duration_cast<milliseconds>(Clock::now() - f->completedAt);
+        if (final && spool_) spool_->remove(*ack.timecode);
         break;
       }
       case AckType::Persisted: {
-        auto f = store_.ack(FragmentState::Persisted, *ack.timecode);
+        auto f = store.ack(FragmentState::Persisted, *ack.timecode);
+        if (spool_) spool_->remove(*ack.timecode);
         stats_.fragmentsPersisted++;
         if (f && f->complete) {
           latency = std::chrono::duration_cast<milliseconds>(Clock::now() - f->completedAt);
@@ -216,7 +229,10 @@ void KvsStream::handleAck(const Ack& ack) {
         break;
       }
       case AckType::Error:
-        if (skipsFragment(ack.errorId.value_or(0))) store_.skip(*ack.timecode);
+        if (skipsFragment(ack.errorId.value_or(0))) {
+          store.skip(*ack.timecode);
+          if (spool_) spool_->remove(*ack.timecode);  // the service will never take it
+        }
         break;
       case AckType::Idle:
         break;
@@ -231,10 +247,35 @@ void KvsStream::handleAck(const Ack& ack) {
   if (callbacks_.onAck) callbacks_.onAck(ack, latency);
 }
 
-void KvsStream::upload() {
+void KvsStream::upload() { send(store_, nullptr); }
+
+void KvsStream::replaySpool(const ContentStore& live) {
+  constexpr uint64_t kBatchBytes = 32ull << 20;
+  for (;;) {
+    const uint64_t before = live.oldestTimecode().value_or(UINT64_MAX);
+    auto batch = spool_->nextBatch(before, kBatchBytes);
+    if (!batch) return;
+    logTo(log_, LogLevel::Info,
+          "sending " + std::to_string(batch->fragments.size()) + " spooled fragments again" +
+              (batch->currentSession ? "" : " (from an earlier run)"));
+    uint64_t total = 0;
+    for (const auto& f : batch->fragments) total += f.second.size();
+    ContentStore replay(static_cast<size_t>(total) + (1u << 20), std::chrono::hours(24 * 365));
+    for (auto& [timecode, bytes] : batch->fragments) {
+      replay.beginFragment(timecode, 0, Chunk::adopt(std::move(bytes)));
+    }
+    // The end-of-fragment tag lets the service complete the last one before the body ends.
+    replay.closeFragment(Chunk::adopt(MkvWriter::endOfFragmentTags()));
+    if (!send(replay, &batch->header)) return;  // stopping, or failed
+  }
+}
+
+bool KvsStream::send(ContentStore& store, const std::vector<uint8_t>* replayHeader) {
   CURLM* multi = curl_multi_init();
+  void* outer = nullptr;  // a replay runs inside the live upload: its multi handle comes back after
   {
     std::lock_guard<std::mutex> lock(multiMutex_);
+    outer = multi_;
     multi_ = multi;
   }
   PutMediaConfig pm;
@@ -250,7 +291,7 @@ void KvsStream::upload() {
 
   std::vector<std::unique_ptr<PutMediaConnection>> conns;  // [0] current; others finishing
   uint64_t nextId = 1;
-  ReadCursor cursor = store_.tailCursor();
+  ReadCursor cursor = store.tailCursor();
   Backoff backoff;
   Clock::time_point retryAt = Clock::now();
   Clock::time_point lastStats = Clock::now();
@@ -277,7 +318,9 @@ void KvsStream::upload() {
       if (abandoned()) return;
     }
     std::vector<uint8_t> header;
-    {
+    if (replayHeader != nullptr) {
+      header = *replayHeader;
+    } else {
       std::lock_guard<std::mutex> lock(headerMutex_);
       header = header_;
     }
@@ -295,8 +338,8 @@ void KvsStream::upload() {
       return;
     }
     uint64_t id = nextId++;
-    auto conn = std::make_unique<PutMediaConnection>(id, pm, c, store_, at, std::move(header),
-                                                     [this](const Ack& a) { handleAck(a); }, log_);
+    auto conn = std::make_unique<PutMediaConnection>(id, pm, c, store, at, std::move(header),
+                                                     [this, &store](const Ack& a) { handleAck(store, a); }, log_);
     curl_multi_add_handle(multi, conn->handle());
     stats_.connections++;
     event(id, "connecting", "");
@@ -306,7 +349,7 @@ void KvsStream::upload() {
   uint64_t closedBytes = 0;
   // Ends every connection after `dropped` failed; the next one resends from the rollback point.
   auto dropAll = [&](PutMediaConnection& dropped, bool hostAlive, const std::string& reason, long status) {
-    cursor = store_.rollback(dropped.cursor(), hostAlive, settings_.replayDuration);
+    cursor = store.rollback(dropped.cursor(), hostAlive, settings_.replayDuration);
     event(dropped.id(), "dropped", reason, status);
     bool progressed = dropped.receivedAnyAck();
     failedInARow = progressed ? 0 : failedInARow + 1;
@@ -334,7 +377,9 @@ void KvsStream::upload() {
     if (failed_) break;
     const bool stopping = stopping_;
     if (stopping && !draining_) break;
-    {
+    if (replayHeader != nullptr) {
+      hasHeader = true;
+    } else {
       std::lock_guard<std::mutex> lock(headerMutex_);
       hasHeader = !header_.empty();
     }
@@ -343,8 +388,13 @@ void KvsStream::upload() {
     bool haveCurrent = !conns.empty() && !conns.front()->rotatingOut();
     if (!haveCurrent && hasHeader && Clock::now() >= retryAt) {
       if (conns.empty()) {
-        if (!store_.drained(cursor)) open(cursor);
-      } else if (store_.atFragmentBoundary(conns.front()->cursor()) && !store_.drained(conns.front()->cursor())) {
+        // Before the live media: what the spool holds and memory does not (an earlier run's,
+        // or fragments the full buffer let go of), oldest first, each batch on connections of
+        // its own with the stream header it was made with.
+        if (spool_ && replayHeader == nullptr) replaySpool(store);
+        if (failed_ || (stopping_ && !draining_)) break;
+        if (!store.drained(cursor)) open(cursor);
+      } else if (store.atFragmentBoundary(conns.front()->cursor()) && !store.drained(conns.front()->cursor())) {
         open(conns.front()->cursor());
       }
     }
@@ -353,13 +403,14 @@ void KvsStream::upload() {
       event(current->id(), "rotating", "connection lifetime reached");
       current->finishAtBoundary();
     }
-    if (stopping && draining_) {
+    // A replay ends like a draining stop: once everything is persisted and the bodies ended.
+    if (replayHeader != nullptr || (stopping && draining_)) {
       if (!conns.empty()) conns.front()->finishWhenDrained();
-      if (store_.allPersisted() && store_.drained(conns.empty() ? cursor : conns.front()->cursor())) {
-        allPersisted_ = true;
+      if (store.allPersisted() && store.drained(conns.empty() ? cursor : conns.front()->cursor())) {
+        if (replayHeader == nullptr) allPersisted_ = true;
         if (conns.empty()) break;  // every body ended and its response closed
       }
-      if (Clock::now() >= deadline_) {
+      if (stopping && Clock::now() >= deadline_) {
         logTo(log_, LogLevel::Warning, "stop timeout reached before every fragment was persisted");
         break;
       }
@@ -431,7 +482,7 @@ void KvsStream::upload() {
     if (now - lastStats >= std::chrono::seconds(1)) {
       stats_.bytesSent = closedBytes;
       for (auto& c : conns) stats_.bytesSent += c->bytesSent();
-      StoreStats s = store_.stats();
+      StoreStats s = store.stats();
       stats_.bufferedBytes = s.bufferedBytes;
       stats_.bufferedDuration = s.bufferedDuration;
       stats_.fragmentsDropped = s.droppedFragments;
@@ -452,10 +503,12 @@ void KvsStream::upload() {
   conns.clear();
   {
     std::lock_guard<std::mutex> lock(multiMutex_);
-    multi_ = nullptr;
+    multi_ = outer;
   }
   curl_multi_cleanup(multi);
-  if (store_.allPersisted()) allPersisted_ = true;
+  const bool persisted = store.allPersisted();
+  if (replayHeader == nullptr && persisted) allPersisted_ = true;
+  return persisted;
 }
 
 }  // namespace kvs

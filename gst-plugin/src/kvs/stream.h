@@ -98,7 +98,11 @@ struct StreamCallbacks {
   std::function<void(const UploadStats&)> onStats;
   /// The media not yet persisted went above maxLatency (once, until it is below again).
   std::function<void(std::chrono::nanoseconds buffered)> onLatencyPressure;
+  /// The spool was full: this fragment's file was deleted unsent (called on the writing thread).
+  std::function<void(uint64_t timecode, uint64_t bytes)> onSpoolDropped;
 };
+
+class Spool;
 
 class KvsStream {
  public:
@@ -108,6 +112,10 @@ class KvsStream {
   KvsStream(const KvsStream&) = delete;
   KvsStream& operator=(const KvsStream&) = delete;
 
+  /// Keeps every complete fragment in `spool` until it is acknowledged for good, and sends what
+  /// the spool holds and the store does not (an earlier run's fragments first) before live
+  /// media on each new connection. Call before start().
+  void useSpool(std::shared_ptr<Spool> spool) { spool_ = std::move(spool); }
   /// Starts the uploader thread (control-plane start-up happens there).
   void start();
   /// The MKV stream header (EBML, Segment, Info, Tracks) that starts every connection. The
@@ -125,12 +133,17 @@ class KvsStream {
   void run();
   bool startup();
   void upload();
+  /// Streams `store` over PutMedia: the live store until stopped, or, with `replayHeader`, a
+  /// replay store until all of it is persisted. Returns whether everything in it was persisted.
+  bool send(ContentStore& store, const std::vector<uint8_t>* replayHeader);
+  /// Sends again, batch by batch, the spooled fragments older than what `live` holds.
+  void replaySpool(const ContentStore& live);
   /// The stream is stopping without a drain, or the drain's deadline passed.
   bool abandoned() const;
   ControlPlaneConfig controlPlaneConfig() const;
   /// GetDataEndpoint again; nullopt (logged) when it fails.
   std::optional<std::string> fetchDataEndpoint();
-  void handleAck(const Ack& ack);
+  void handleAck(ContentStore& store, const Ack& ack);
   void report(StreamError e);
 
   StreamSettings settings_;
@@ -151,6 +164,7 @@ class KvsStream {
   std::mutex multiMutex_;
   std::string dataEndpoint_;
   UploadStats stats_;
+  std::shared_ptr<Spool> spool_;
   uint64_t acksReceived_ = 0;  // BUFFERING, RECEIVED, PERSISTED and ERROR acks, for staleness
 };
 
