@@ -55,6 +55,7 @@
 #include "kvs/nal.h"
 #include "kvs/store.h"
 #include "kvs/stream.h"
+#include "kvs/timestamps.h"
 #include "kvs/tls.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_kvs_sink_debug);
@@ -236,8 +237,7 @@ struct State {
   bool clusterOpen = false;
   int64_t clusterPtsNs = 0;
   int64_t sessionStartNs = -1;     // RELATIVE mode base
-  int64_t firstPtsNs = -1;         // first buffer PTS (realtime shift)
-  int64_t wallclockAtFirstNs = 0;
+  kvs::TimestampMapper timestamps;
   std::vector<std::pair<std::string, std::string>> pendingTags;
   std::vector<std::pair<std::string, std::string>> persistentTags;
   uint64_t framesSent = 0;
@@ -784,36 +784,25 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
+  kvs::TimestampSettings ts;
   g_mutex_lock(&sink->settings_lock);
-  const bool useOriginalPts = p->settings.useOriginalPts;
-  const bool offline = p->settings.streamingType == STREAMING_OFFLINE;
-  const guint64 fileStart = p->settings.fileStartTime;
-  const bool frameTimecodes = p->settings.frameTimecodes;
+  ts.frameTimecodes = p->settings.frameTimecodes;
+  ts.useOriginalPts = p->settings.useOriginalPts;
+  ts.offline = p->settings.streamingType == STREAMING_OFFLINE;
+  ts.fileStartTimeSeconds = p->settings.fileStartTime;
   g_mutex_unlock(&sink->settings_lock);
 
-  // Timestamps (producer-protocol.md §7.1): the running time of the PTS becomes epoch-based,
-  // the same shift for every pad.
-  GstClockTime dts = GST_BUFFER_DTS(buf);
+  // Timestamps (kvs/timestamps.h): the running time of the PTS (or of the DTS when there is no
+  // PTS; with use-original-pts, the timestamp as is) becomes epoch-based.
+  const GstClockTime dts = GST_BUFFER_DTS(buf);
   GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts)) pts = dts;
-  if (GST_CLOCK_TIME_IS_VALID(pts) && !useOriginalPts) {
+  if (GST_CLOCK_TIME_IS_VALID(pts) && !ts.useOriginalPts) {
     pts = gst_segment_to_running_time(&t->segment, GST_FORMAT_TIME, pts);
   }
-  int64_t ptsNs;
-  const int64_t now = g_get_real_time() * 1000;
-  if (!frameTimecodes || !GST_CLOCK_TIME_IS_VALID(pts)) {
-    ptsNs = now;
-  } else if (useOriginalPts) {
-    ptsNs = static_cast<int64_t>(dts);
-  } else if (offline) {
-    ptsNs = static_cast<int64_t>(pts) + static_cast<int64_t>(fileStart) * GST_SECOND;
-  } else {
-    if (st.firstPtsNs < 0) {
-      st.firstPtsNs = static_cast<int64_t>(pts);
-      st.wallclockAtFirstNs = now;
-    }
-    ptsNs = static_cast<int64_t>(pts) - st.firstPtsNs + st.wallclockAtFirstNs;
-  }
+  const int64_t ptsNs =
+      st.timestamps.frameTime(ts, GST_CLOCK_TIME_IS_VALID(pts) ? std::optional<uint64_t>(pts) : std::nullopt,
+                              static_cast<int64_t>(dts), g_get_real_time() * 1000);
 
   Frame f;
   f.ptsNs = ptsNs;

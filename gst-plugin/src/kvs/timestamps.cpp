@@ -1,0 +1,23 @@
+#include "kvs/timestamps.h"
+
+namespace kvs {
+
+namespace {
+constexpr int64_t kSecondNs = 1000000000;
+}
+
+int64_t TimestampMapper::frameTime(const TimestampSettings& settings, std::optional<uint64_t> pts, int64_t dtsNs,
+                                   int64_t nowNs) {
+  if (!settings.frameTimecodes || !pts) return nowNs;
+  if (settings.useOriginalPts) return dtsNs;
+  if (settings.offline) {
+    return static_cast<int64_t>(*pts) + static_cast<int64_t>(settings.fileStartTimeSeconds) * kSecondNs;
+  }
+  if (firstPtsNs_ < 0) {
+    firstPtsNs_ = static_cast<int64_t>(*pts);
+    wallclockAtFirstNs_ = nowNs;
+  }
+  return static_cast<int64_t>(*pts) - firstPtsNs_ + wallclockAtFirstNs_;
+}
+
+}  // namespace kvs
