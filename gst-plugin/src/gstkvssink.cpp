@@ -49,8 +49,9 @@
 #include <string>
 #include <vector>
 
-#include "kvs/credentials.h"
 #include "kvs/control_plane.h"
+#include "kvs/credentials.h"
+#include "kvs/fragmenter.h"
 #include "kvs/mkv.h"
 #include "kvs/nal.h"
 #include "kvs/store.h"
@@ -232,16 +233,12 @@ struct State {
   std::shared_ptr<kvs::CredentialProvider> credentials;
   std::string region;
   std::array<uint8_t, 16> segmentUid{};
-  bool started = false;            // the uploader is running
-  bool waitingForKeyFrame = true;  // after start and after an end-of-fragment
-  bool clusterOpen = false;
-  int64_t clusterPtsNs = 0;
-  int64_t sessionStartNs = -1;     // RELATIVE mode base
+  bool started = false;  // the uploader is running
   kvs::TimestampMapper timestamps;
+  kvs::Fragmenter fragmenter;
   std::vector<std::pair<std::string, std::string>> pendingTags;
   std::vector<std::pair<std::string, std::string>> persistentTags;
   uint64_t framesSent = 0;
-  uint64_t droppedFrames = 0;
   bool eosPosted = false;
 };
 
@@ -557,54 +554,41 @@ static bool ensure_started(GstKvsSink* sink) {
 static void package_frame(GstKvsSink* sink, Track& track, Frame& f) {
   Priv* p = sink->priv;
   State& st = p->state;
-  const bool isVideo = track.type == kvs::TrackType::Video;
-  const bool keyCapable = isVideo || !p->haveVideo;  // audio-only streams cut on time
+  kvs::FragmenterSettings fs;
+  fs.audioOnly = !p->haveVideo;
   g_mutex_lock(&sink->settings_lock);
-  const bool kff = p->haveVideo ? p->settings.keyFrameFragmentation : false;
-  const int64_t fragNs = static_cast<int64_t>(p->settings.fragmentDuration) * 1000000;
-  const bool absolute = p->settings.absoluteFragmentTimes || p->settings.fileStartTime != 0;
-  const int64_t scaleNs = static_cast<int64_t>(std::max(1u, p->settings.timecodeScale)) * 1000000;
+  fs.keyFrameFragmentation = p->settings.keyFrameFragmentation;
+  fs.fragmentDurationNs = static_cast<int64_t>(p->settings.fragmentDuration) * 1000000;
+  fs.absoluteTimecodes = p->settings.absoluteFragmentTimes || p->settings.fileStartTime != 0;
+  fs.timecodeScaleNs = static_cast<int64_t>(std::max(1u, p->settings.timecodeScale)) * 1000000;
   g_mutex_unlock(&sink->settings_lock);
 
-  if (st.waitingForKeyFrame && !(keyCapable && f.keyframe)) {
-    st.droppedFrames++;
-    return;
-  }
-  bool newCluster = !st.clusterOpen || (keyCapable && f.keyframe && (kff || f.ptsNs - st.clusterPtsNs >= fragNs));
-  if (!newCluster && (f.ptsNs - st.clusterPtsNs) / scaleNs > 32767) {
-    if (keyCapable && f.keyframe) {
-      newCluster = true;
-    } else {
-      GST_WARNING_OBJECT(sink, "frame %" G_GINT64_FORMAT " ns is too far from its fragment start; dropped", f.ptsNs);
-      st.droppedFrames++;
+  const kvs::Placement at = st.fragmenter.place(fs, {f.ptsNs, f.keyframe, track.type == kvs::TrackType::Video});
+  switch (at.drop) {
+    case kvs::FrameDrop::None:
+      break;
+    case kvs::FrameDrop::BeforeFirstKeyFrame:
       return;
-    }
+    case kvs::FrameDrop::TooFarFromFragmentStart:
+      GST_WARNING_OBJECT(sink, "frame %" G_GINT64_FORMAT " ns is too far from its fragment start; dropped", f.ptsNs);
+      return;
+    case kvs::FrameDrop::BeforeFragmentStart:
+      GST_WARNING_OBJECT(sink, "frame timestamp before its fragment start (B-frames are not supported by Kinesis Video Streams); dropped");
+      return;
   }
-  if (f.ptsNs < st.clusterPtsNs && st.clusterOpen && !newCluster) {
-    GST_WARNING_OBJECT(sink, "frame timestamp before its fragment start (B-frames are not supported by Kinesis Video Streams); dropped");
-    st.droppedFrames++;
-    return;
-  }
-  if (newCluster) {
-    if (st.sessionStartNs < 0 || st.waitingForKeyFrame) st.sessionStartNs = f.ptsNs;
-    int64_t base = absolute ? 0 : st.sessionStartNs;
-    uint64_t timecode = static_cast<uint64_t>((f.ptsNs - base) / scaleNs);
+  if (at.newFragment) {
     std::vector<uint8_t> prefix;
     std::vector<std::pair<std::string, std::string>> tags = st.persistentTags;
     tags.insert(tags.end(), st.pendingTags.begin(), st.pendingTags.end());
     st.pendingTags.clear();
     if (!tags.empty()) prefix = kvs::MkvWriter::tags(tags);
-    auto header = st.writer->clusterHeader(timecode);
+    auto header = st.writer->clusterHeader(at.fragmentTimecode);
     prefix.insert(prefix.end(), header.begin(), header.end());
-    st.store->beginFragment(timecode, f.ptsNs, kvs::Chunk::adopt(std::move(prefix)));
-    st.clusterOpen = true;
-    st.clusterPtsNs = f.ptsNs - (f.ptsNs - base) % scaleNs;
-    st.waitingForKeyFrame = false;
+    st.store->beginFragment(at.fragmentTimecode, f.ptsNs, kvs::Chunk::adopt(std::move(prefix)));
   }
-  auto rel = static_cast<int16_t>((f.ptsNs - st.clusterPtsNs) / scaleNs);
   auto blockHeader = std::make_shared<std::array<uint8_t, 16>>();
   size_t len = 0;
-  kvs::MkvWriter::simpleBlockHeader(blockHeader->data(), len, track.number, rel, isVideo ? f.keyframe : keyCapable,
+  kvs::MkvWriter::simpleBlockHeader(blockHeader->data(), len, track.number, at.relativeTimecode, at.keyframe,
                                     f.payload.size);
   kvs::Chunk head;
   head.data = blockHeader->data();
@@ -820,10 +804,7 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     f.payload = kvs::Chunk::adopt(kvs::annexBToLengthPrefixed(m.data, m.size));
     gst_buffer_unmap(buf, &m);
     gst_buffer_unref(buf);
-    if (t->codecPrivate.empty()) {
-      st.droppedFrames++;  // nothing can be sent before the parameter sets
-      return GST_FLOW_OK;
-    }
+    if (t->codecPrivate.empty()) return GST_FLOW_OK;  // nothing can be sent before the parameter sets
   } else {
     f.payload = chunk_of(buf);
   }
@@ -843,9 +824,9 @@ static void finish_stream(GstKvsSink* sink) {
     std::lock_guard<std::mutex> lock(p->mediaLock);
     drain_queues(sink, true);
     State& st = p->state;
-    if (st.store && st.clusterOpen) st.store->closeFragment(kvs::Chunk::adopt(kvs::MkvWriter::endOfFragmentTags()));
-    st.clusterOpen = false;
-    st.waitingForKeyFrame = true;
+    if (st.fragmenter.endFragment() && st.store) {
+      st.store->closeFragment(kvs::Chunk::adopt(kvs::MkvWriter::endOfFragmentTags()));
+    }
     stream = st.stream.get();
     store = st.store.get();
     g_mutex_lock(&sink->settings_lock);

@@ -1,5 +1,5 @@
 // Frame timestamps of kvssink (producer-protocol.md §7.1): how a buffer's timestamp becomes the
-// epoch-based time, in nanoseconds, from which the fragment and frame timecodes are derived.
+// epoch-based time, in nanoseconds, that kvs/fragmenter.h turns into fragment and frame timecodes.
 //
 //   frame-timecodes false, or no timestamp  the wall clock at arrival
 //   use-original-pts                        the buffer's DTS, as is (already epoch-based)
