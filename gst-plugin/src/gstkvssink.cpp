@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "bus_messages.h"
 #include "kvs/control_plane.h"
 #include "kvs/credentials.h"
 #include "kvs/fragmenter.h"
@@ -296,48 +297,9 @@ static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
                     "audio/x-mulaw, channels = (int) { 1, 2 }, rate = (int) [ 8000, 192000 ]"));
 
 // ---------------------------------------------------------------------------------------------
-// Bus messages
+// Bus messages (built in bus_messages.cpp) and logging
 
-static void post_element_message(GstKvsSink* sink, GstStructure* s) {
-  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_element(GST_OBJECT(sink), s));
-}
-
-static void post_fatal(GstKvsSink* sink, const kvs::StreamError& e) {
-  GstStructure* details = gst_structure_new("kvssink-error-details", "http-status", G_TYPE_INT,
-                                            static_cast<gint>(e.httpStatus), "service-code", G_TYPE_STRING,
-                                            e.serviceCode.c_str(), "error-id", G_TYPE_UINT, e.errorId, "retryable",
-                                            G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, nullptr);
-  if (e.fragmentTimecode) gst_structure_set(details, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
-  GError* err;
-  if (e.tls) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE, e.message.c_str());
-  } else if (e.httpStatus == 401 || e.httpStatus == 403) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, e.message.c_str());
-  } else if (e.httpStatus == 404) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, e.message.c_str());
-  } else {
-    err = g_error_new_literal(GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.message.c_str());
-  }
-  GST_ERROR_OBJECT(sink, "%s", e.message.c_str());
-  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_error_with_details(GST_OBJECT(sink), err, e.message.c_str(), details));
-  g_error_free(err);
-}
-
-static const char* ack_type_name(kvs::AckType t) {
-  switch (t) {
-    case kvs::AckType::Buffering:
-      return "BUFFERING";
-    case kvs::AckType::Received:
-      return "RECEIVED";
-    case kvs::AckType::Persisted:
-      return "PERSISTED";
-    case kvs::AckType::Error:
-      return "ERROR";
-    case kvs::AckType::Idle:
-      return "IDLE";
-  }
-  return "UNKNOWN";
-}
+static void post(GstKvsSink* sink, GstMessage* message) { gst_element_post_message(GST_ELEMENT(sink), message); }
 
 static kvs::LogSink make_log_sink(GstKvsSink* sink) {
   return [sink](kvs::LogLevel level, const std::string& msg) {
@@ -484,34 +446,20 @@ static bool ensure_started(GstKvsSink* sink) {
 
   kvs::StreamCallbacks cb;
   cb.onReady = [sink, name = ss.streamName](const std::string& arn) {
-    post_element_message(sink, gst_structure_new("kvssink-stream-ready", "stream-name", G_TYPE_STRING, name.c_str(),
-                                                 "stream-arn", G_TYPE_STRING, arn.c_str(), nullptr));
+    post(sink, kvssink::stream_ready_message(GST_OBJECT(sink), name, arn));
   };
   cb.onAck = [sink](const kvs::Ack& a, std::chrono::milliseconds latency) {
-    GstStructure* st2 = gst_structure_new("kvssink-fragment-ack", "event-type", G_TYPE_STRING, ack_type_name(a.type),
-                                          "fragment-number", G_TYPE_STRING, a.fragmentNumber.c_str(), "timecode",
-                                          G_TYPE_UINT64, a.timecode.value_or(0), nullptr);
-    if (a.type == kvs::AckType::Persisted) {
-      gst_structure_set(st2, "latency-ms", G_TYPE_UINT64, static_cast<guint64>(latency.count()), nullptr);
-    }
-    if (a.type == kvs::AckType::Error) gst_structure_set(st2, "error-id", G_TYPE_UINT, a.errorId.value_or(0), nullptr);
-    post_element_message(sink, st2);
+    post(sink, kvssink::fragment_ack_message(GST_OBJECT(sink), a, latency));
   };
   cb.onError = [sink](const kvs::StreamError& e) {
-    GstStructure* st2 = gst_structure_new(
-        "kvssink-error", "message", G_TYPE_STRING, e.message.c_str(), "service-code", G_TYPE_STRING,
-        e.serviceCode.c_str(), "http-status", G_TYPE_INT, static_cast<gint>(e.httpStatus), "error-id", G_TYPE_UINT,
-        e.errorId, "retryable", G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, "fatal", G_TYPE_BOOLEAN,
-        e.fatal ? TRUE : FALSE, nullptr);
-    if (e.fragmentTimecode) gst_structure_set(st2, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
-    post_element_message(sink, st2);
-    if (e.fatal) post_fatal(sink, e);
+    post(sink, kvssink::error_message(GST_OBJECT(sink), e));
+    if (e.fatal) {
+      GST_ERROR_OBJECT(sink, "%s", e.message.c_str());
+      post(sink, kvssink::fatal_error_message(GST_OBJECT(sink), e));
+    }
   };
   cb.onConnection = [sink](const kvs::ConnectionEvent& c) {
-    post_element_message(sink, gst_structure_new("kvssink-connection", "connection-id", G_TYPE_UINT64, c.id, "state",
-                                                 G_TYPE_STRING, c.state.c_str(), "reason", G_TYPE_STRING,
-                                                 c.reason.c_str(), "http-status", G_TYPE_INT,
-                                                 static_cast<gint>(c.httpStatus), nullptr));
+    post(sink, kvssink::connection_message(GST_OBJECT(sink), c));
   };
   cb.onStats = [sink](const kvs::UploadStats& u) {
     guint64 frames;
@@ -519,26 +467,13 @@ static bool ensure_started(GstKvsSink* sink) {
       std::lock_guard<std::mutex> lock(sink->priv->mediaLock);
       frames = sink->priv->state.framesSent;
     }
-    post_element_message(
-        sink, gst_structure_new(
-                  "kvssink-stats", "bytes-sent", G_TYPE_UINT64, static_cast<guint64>(u.bytesSent), "frames-sent",
-                  G_TYPE_UINT64, frames, "fragments-persisted", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsPersisted), "fragments-received", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsReceived), "fragments-dropped", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsDropped), "buffered-bytes", G_TYPE_UINT64,
-                  static_cast<guint64>(u.bufferedBytes), "buffered-duration-ms", G_TYPE_UINT64,
-                  static_cast<guint64>(std::chrono::duration_cast<std::chrono::milliseconds>(u.bufferedDuration).count()),
-                  "bitrate-bps", G_TYPE_DOUBLE, u.bitrateBps, "last-ack-latency-ms", G_TYPE_UINT64,
-                  static_cast<guint64>(u.lastAckLatency.count()), "connections", G_TYPE_UINT64,
-                  static_cast<guint64>(u.connections), nullptr));
+    post(sink, kvssink::stats_message(GST_OBJECT(sink), u, frames));
   };
 
   st.store->setDropCallback([sink](const kvs::FragmentInfo& f) {
     GST_WARNING_OBJECT(sink, "buffer full: dropped fragment %" G_GUINT64_FORMAT " (%u frames) unsent", f.timecode,
                        f.frames);
-    post_element_message(sink, gst_structure_new("kvssink-dropped", "fragment-timecode", G_TYPE_UINT64, f.timecode,
-                                                 "frames", G_TYPE_UINT, f.frames, "bytes", G_TYPE_UINT64,
-                                                 static_cast<guint64>(f.bytes), nullptr));
+    post(sink, kvssink::dropped_message(GST_OBJECT(sink), f));
   });
   st.stream = std::make_unique<kvs::KvsStream>(std::move(ss), st.credentials, *st.store, std::move(cb), make_log_sink(sink));
   st.stream->setStreamHeader(st.writer->streamHeader());
@@ -855,7 +790,7 @@ static void finish_stream(GstKvsSink* sink) {
   std::lock_guard<std::mutex> lock(p->mediaLock);
   if (!p->state.eosPosted) {
     p->state.eosPosted = true;
-    gst_element_post_message(GST_ELEMENT(sink), gst_message_new_eos(GST_OBJECT(sink)));
+    post(sink, gst_message_new_eos(GST_OBJECT(sink)));
   }
 }
 
