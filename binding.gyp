@@ -9,6 +9,7 @@
         "native/pipeline.cpp",
         "native/video-decoder.cpp",
         "gst-plugin/src/gstkvssink.cpp",
+        "gst-plugin/src/bus_messages.cpp",
         "<!@(ls -1 gst-plugin/src/kvs/*.cpp)"
       ],
       "include_dirs": [

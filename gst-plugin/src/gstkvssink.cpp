@@ -41,7 +41,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -51,13 +50,16 @@
 #include <string>
 #include <vector>
 
-#include "kvs/credentials.h"
+#include "bus_messages.h"
 #include "kvs/control_plane.h"
+#include "kvs/credentials.h"
+#include "kvs/fragmenter.h"
 #include "kvs/mkv.h"
 #include "kvs/nal.h"
 #include "kvs/spool.h"
 #include "kvs/store.h"
 #include "kvs/stream.h"
+#include "kvs/timestamps.h"
 #include "kvs/tls.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_kvs_sink_debug);
@@ -229,10 +231,7 @@ struct Track {
   uint64_t number = 0;  // MKV track number
   std::deque<Frame> queue;
   GstSegment segment;
-  // Decode order (DTS, mapped like the PTS) of the last frame taken, and whether frames wait for
-  // a key frame after timestamps went backwards.
-  int64_t lastDecodeNs = INT64_MIN;
-  bool resyncAtKeyFrame = false;
+  kvs::DecodeOrder decodeOrder;  // frames whose timestamps go back are dropped
 };
 
 /// Runtime objects, from READY to NULL.
@@ -244,17 +243,12 @@ struct State {
   std::shared_ptr<kvs::Spool> spool;  // storage-path
   std::string region;
   std::array<uint8_t, 16> segmentUid{};
-  bool started = false;            // the uploader is running
-  bool waitingForKeyFrame = true;  // after start and after an end-of-fragment
-  bool clusterOpen = false;
-  int64_t clusterPtsNs = 0;
-  int64_t sessionStartNs = -1;     // RELATIVE mode base
-  int64_t firstPtsNs = -1;         // first buffer PTS (realtime shift)
-  int64_t wallclockAtFirstNs = 0;
+  bool started = false;  // the uploader is running
+  kvs::TimestampMapper timestamps;
+  kvs::Fragmenter fragmenter;
   std::vector<std::pair<std::string, std::string>> pendingTags;
   std::vector<std::pair<std::string, std::string>> persistentTags;
   uint64_t framesSent = 0;
-  uint64_t droppedFrames = 0;
   bool eosPosted = false;
 };
 
@@ -312,48 +306,9 @@ static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
                     "audio/x-mulaw, channels = (int) { 1, 2 }, rate = (int) [ 8000, 192000 ]"));
 
 // ---------------------------------------------------------------------------------------------
-// Bus messages
+// Bus messages (built in bus_messages.cpp) and logging
 
-static void post_element_message(GstKvsSink* sink, GstStructure* s) {
-  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_element(GST_OBJECT(sink), s));
-}
-
-static void post_fatal(GstKvsSink* sink, const kvs::StreamError& e) {
-  GstStructure* details = gst_structure_new("kvssink-error-details", "http-status", G_TYPE_INT,
-                                            static_cast<gint>(e.httpStatus), "service-code", G_TYPE_STRING,
-                                            e.serviceCode.c_str(), "error-id", G_TYPE_UINT, e.errorId, "retryable",
-                                            G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, nullptr);
-  if (e.fragmentTimecode) gst_structure_set(details, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
-  GError* err;
-  if (e.tls) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE, e.message.c_str());
-  } else if (e.httpStatus == 401 || e.httpStatus == 403) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, e.message.c_str());
-  } else if (e.httpStatus == 404) {
-    err = g_error_new_literal(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, e.message.c_str());
-  } else {
-    err = g_error_new_literal(GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, e.message.c_str());
-  }
-  GST_ERROR_OBJECT(sink, "%s", e.message.c_str());
-  gst_element_post_message(GST_ELEMENT(sink), gst_message_new_error_with_details(GST_OBJECT(sink), err, e.message.c_str(), details));
-  g_error_free(err);
-}
-
-static const char* ack_type_name(kvs::AckType t) {
-  switch (t) {
-    case kvs::AckType::Buffering:
-      return "BUFFERING";
-    case kvs::AckType::Received:
-      return "RECEIVED";
-    case kvs::AckType::Persisted:
-      return "PERSISTED";
-    case kvs::AckType::Error:
-      return "ERROR";
-    case kvs::AckType::Idle:
-      return "IDLE";
-  }
-  return "UNKNOWN";
-}
+static void post(GstKvsSink* sink, GstMessage* message) { gst_element_post_message(GST_ELEMENT(sink), message); }
 
 static kvs::LogSink make_log_sink(GstKvsSink* sink) {
   return [sink](kvs::LogLevel level, const std::string& msg) {
@@ -502,34 +457,20 @@ static bool ensure_started(GstKvsSink* sink) {
 
   kvs::StreamCallbacks cb;
   cb.onReady = [sink, name = ss.streamName](const std::string& arn) {
-    post_element_message(sink, gst_structure_new("kvssink-stream-ready", "stream-name", G_TYPE_STRING, name.c_str(),
-                                                 "stream-arn", G_TYPE_STRING, arn.c_str(), nullptr));
+    post(sink, kvssink::stream_ready_message(GST_OBJECT(sink), name, arn));
   };
   cb.onAck = [sink](const kvs::Ack& a, std::chrono::milliseconds latency) {
-    GstStructure* st2 = gst_structure_new("kvssink-fragment-ack", "event-type", G_TYPE_STRING, ack_type_name(a.type),
-                                          "fragment-number", G_TYPE_STRING, a.fragmentNumber.c_str(), "timecode",
-                                          G_TYPE_UINT64, a.timecode.value_or(0), nullptr);
-    if (a.type == kvs::AckType::Persisted) {
-      gst_structure_set(st2, "latency-ms", G_TYPE_UINT64, static_cast<guint64>(latency.count()), nullptr);
-    }
-    if (a.type == kvs::AckType::Error) gst_structure_set(st2, "error-id", G_TYPE_UINT, a.errorId.value_or(0), nullptr);
-    post_element_message(sink, st2);
+    post(sink, kvssink::fragment_ack_message(GST_OBJECT(sink), a, latency));
   };
   cb.onError = [sink](const kvs::StreamError& e) {
-    GstStructure* st2 = gst_structure_new(
-        "kvssink-error", "message", G_TYPE_STRING, e.message.c_str(), "service-code", G_TYPE_STRING,
-        e.serviceCode.c_str(), "http-status", G_TYPE_INT, static_cast<gint>(e.httpStatus), "error-id", G_TYPE_UINT,
-        e.errorId, "retryable", G_TYPE_BOOLEAN, e.retryable ? TRUE : FALSE, "fatal", G_TYPE_BOOLEAN,
-        e.fatal ? TRUE : FALSE, nullptr);
-    if (e.fragmentTimecode) gst_structure_set(st2, "fragment-timecode", G_TYPE_UINT64, *e.fragmentTimecode, nullptr);
-    post_element_message(sink, st2);
-    if (e.fatal) post_fatal(sink, e);
+    post(sink, kvssink::error_message(GST_OBJECT(sink), e));
+    if (e.fatal) {
+      GST_ERROR_OBJECT(sink, "%s", e.message.c_str());
+      post(sink, kvssink::fatal_error_message(GST_OBJECT(sink), e));
+    }
   };
   cb.onConnection = [sink](const kvs::ConnectionEvent& c) {
-    post_element_message(sink, gst_structure_new("kvssink-connection", "connection-id", G_TYPE_UINT64, c.id, "state",
-                                                 G_TYPE_STRING, c.state.c_str(), "reason", G_TYPE_STRING,
-                                                 c.reason.c_str(), "http-status", G_TYPE_INT,
-                                                 static_cast<gint>(c.httpStatus), nullptr));
+    post(sink, kvssink::connection_message(GST_OBJECT(sink), c));
   };
   cb.onStats = [sink](const kvs::UploadStats& u) {
     guint64 frames;
@@ -537,39 +478,25 @@ static bool ensure_started(GstKvsSink* sink) {
       std::lock_guard<std::mutex> lock(sink->priv->mediaLock);
       frames = sink->priv->state.framesSent;
     }
-    post_element_message(
-        sink, gst_structure_new(
-                  "kvssink-stats", "bytes-sent", G_TYPE_UINT64, static_cast<guint64>(u.bytesSent), "frames-sent",
-                  G_TYPE_UINT64, frames, "fragments-persisted", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsPersisted), "fragments-received", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsReceived), "fragments-dropped", G_TYPE_UINT64,
-                  static_cast<guint64>(u.fragmentsDropped), "buffered-bytes", G_TYPE_UINT64,
-                  static_cast<guint64>(u.bufferedBytes), "buffered-duration-ms", G_TYPE_UINT64,
-                  static_cast<guint64>(std::chrono::duration_cast<std::chrono::milliseconds>(u.bufferedDuration).count()),
-                  "bitrate-bps", G_TYPE_DOUBLE, u.bitrateBps, "last-ack-latency-ms", G_TYPE_UINT64,
-                  static_cast<guint64>(u.lastAckLatency.count()), "connections", G_TYPE_UINT64,
-                  static_cast<guint64>(u.connections), nullptr));
+    post(sink, kvssink::stats_message(GST_OBJECT(sink), u, frames));
   };
 
-  cb.onLatencyPressure = [sink, maxMs = static_cast<guint64>(ss.maxLatency.count())](std::chrono::nanoseconds buffered) {
-    const auto ms = static_cast<guint64>(std::chrono::duration_cast<std::chrono::milliseconds>(buffered).count());
-    GST_WARNING_OBJECT(sink, "latency pressure: %" G_GUINT64_FORMAT " ms of media not yet persisted (max-latency %" G_GUINT64_FORMAT " ms)", ms, maxMs);
-    post_element_message(sink, gst_structure_new("kvssink-latency-pressure", "buffered-duration-ms", G_TYPE_UINT64, ms,
-                                                 "max-latency-ms", G_TYPE_UINT64, maxMs, nullptr));
+  cb.onLatencyPressure = [sink, maxLatency = ss.maxLatency](std::chrono::nanoseconds buffered) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(buffered);
+    GST_WARNING_OBJECT(sink, "latency pressure: %" G_GINT64_FORMAT " ms of media not yet persisted (max-latency %" G_GINT64_FORMAT " ms)",
+                       static_cast<gint64>(ms.count()), static_cast<gint64>(maxLatency.count()));
+    post(sink, kvssink::latency_pressure_message(GST_OBJECT(sink), ms, maxLatency));
   };
 
   st.store->setDropCallback([sink](const kvs::FragmentInfo& f) {
     GST_WARNING_OBJECT(sink, "buffer full: dropped fragment %" G_GUINT64_FORMAT " (%u frames) unsent", f.timecode,
                        f.frames);
-    post_element_message(sink, gst_structure_new("kvssink-dropped", "fragment-timecode", G_TYPE_UINT64, f.timecode,
-                                                 "frames", G_TYPE_UINT, f.frames, "bytes", G_TYPE_UINT64,
-                                                 static_cast<guint64>(f.bytes), nullptr));
+    post(sink, kvssink::dropped_message(GST_OBJECT(sink), f));
   });
   cb.onSpoolDropped = [sink](uint64_t timecode, uint64_t bytes) {
     GST_WARNING_OBJECT(sink, "spool full: fragment %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes) deleted unsent",
                        timecode, bytes);
-    post_element_message(sink, gst_structure_new("kvssink-spool-dropped", "fragment-timecode", G_TYPE_UINT64, timecode,
-                                                 "bytes", G_TYPE_UINT64, bytes, nullptr));
+    post(sink, kvssink::spool_dropped_message(GST_OBJECT(sink), timecode, bytes));
   };
   st.stream = std::make_unique<kvs::KvsStream>(std::move(ss), st.credentials, *st.store, std::move(cb), make_log_sink(sink));
   st.stream->useSpool(st.spool);
@@ -586,54 +513,41 @@ static bool ensure_started(GstKvsSink* sink) {
 static void package_frame(GstKvsSink* sink, Track& track, Frame& f) {
   Priv* p = sink->priv;
   State& st = p->state;
-  const bool isVideo = track.type == kvs::TrackType::Video;
-  const bool keyCapable = isVideo || !p->haveVideo;  // audio-only streams cut on time
+  kvs::FragmenterSettings fs;
+  fs.audioOnly = !p->haveVideo;
   g_mutex_lock(&sink->settings_lock);
-  const bool kff = p->haveVideo ? p->settings.keyFrameFragmentation : false;
-  const int64_t fragNs = static_cast<int64_t>(p->settings.fragmentDuration) * 1000000;
-  const bool absolute = p->settings.absoluteFragmentTimes || p->settings.fileStartTime != 0;
-  const int64_t scaleNs = static_cast<int64_t>(std::max(1u, p->settings.timecodeScale)) * 1000000;
+  fs.keyFrameFragmentation = p->settings.keyFrameFragmentation;
+  fs.fragmentDurationNs = static_cast<int64_t>(p->settings.fragmentDuration) * 1000000;
+  fs.absoluteTimecodes = p->settings.absoluteFragmentTimes || p->settings.fileStartTime != 0;
+  fs.timecodeScaleNs = static_cast<int64_t>(std::max(1u, p->settings.timecodeScale)) * 1000000;
   g_mutex_unlock(&sink->settings_lock);
 
-  if (st.waitingForKeyFrame && !(keyCapable && f.keyframe)) {
-    st.droppedFrames++;
-    return;
-  }
-  bool newCluster = !st.clusterOpen || (keyCapable && f.keyframe && (kff || f.ptsNs - st.clusterPtsNs >= fragNs));
-  if (!newCluster && (f.ptsNs - st.clusterPtsNs) / scaleNs > 32767) {
-    if (keyCapable && f.keyframe) {
-      newCluster = true;
-    } else {
-      GST_WARNING_OBJECT(sink, "frame %" G_GINT64_FORMAT " ns is too far from its fragment start; dropped", f.ptsNs);
-      st.droppedFrames++;
+  const kvs::Placement at = st.fragmenter.place(fs, {f.ptsNs, f.keyframe, track.type == kvs::TrackType::Video});
+  switch (at.drop) {
+    case kvs::FrameDrop::None:
+      break;
+    case kvs::FrameDrop::BeforeFirstKeyFrame:
       return;
-    }
+    case kvs::FrameDrop::TooFarFromFragmentStart:
+      GST_WARNING_OBJECT(sink, "frame %" G_GINT64_FORMAT " ns is too far from its fragment start; dropped", f.ptsNs);
+      return;
+    case kvs::FrameDrop::BeforeFragmentStart:
+      GST_WARNING_OBJECT(sink, "frame timestamp before its fragment start (B-frames are not supported by Kinesis Video Streams); dropped");
+      return;
   }
-  if (f.ptsNs < st.clusterPtsNs && st.clusterOpen && !newCluster) {
-    GST_WARNING_OBJECT(sink, "frame timestamp before its fragment start (B-frames are not supported by Kinesis Video Streams); dropped");
-    st.droppedFrames++;
-    return;
-  }
-  if (newCluster) {
-    if (st.sessionStartNs < 0 || st.waitingForKeyFrame) st.sessionStartNs = f.ptsNs;
-    int64_t base = absolute ? 0 : st.sessionStartNs;
-    uint64_t timecode = static_cast<uint64_t>((f.ptsNs - base) / scaleNs);
+  if (at.newFragment) {
     std::vector<uint8_t> prefix;
     std::vector<std::pair<std::string, std::string>> tags = st.persistentTags;
     tags.insert(tags.end(), st.pendingTags.begin(), st.pendingTags.end());
     st.pendingTags.clear();
     if (!tags.empty()) prefix = kvs::MkvWriter::tags(tags);
-    auto header = st.writer->clusterHeader(timecode);
+    auto header = st.writer->clusterHeader(at.fragmentTimecode);
     prefix.insert(prefix.end(), header.begin(), header.end());
-    st.store->beginFragment(timecode, f.ptsNs, kvs::Chunk::adopt(std::move(prefix)));
-    st.clusterOpen = true;
-    st.clusterPtsNs = f.ptsNs - (f.ptsNs - base) % scaleNs;
-    st.waitingForKeyFrame = false;
+    st.store->beginFragment(at.fragmentTimecode, f.ptsNs, kvs::Chunk::adopt(std::move(prefix)));
   }
-  auto rel = static_cast<int16_t>((f.ptsNs - st.clusterPtsNs) / scaleNs);
   auto blockHeader = std::make_shared<std::array<uint8_t, 16>>();
   size_t len = 0;
-  kvs::MkvWriter::simpleBlockHeader(blockHeader->data(), len, track.number, rel, isVideo ? f.keyframe : keyCapable,
+  kvs::MkvWriter::simpleBlockHeader(blockHeader->data(), len, track.number, at.relativeTimecode, at.keyframe,
                                     f.payload.size);
   kvs::Chunk head;
   head.data = blockHeader->data();
@@ -813,72 +727,52 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
+  kvs::TimestampSettings ts;
   g_mutex_lock(&sink->settings_lock);
-  const bool useOriginalPts = p->settings.useOriginalPts;
-  const bool offline = p->settings.streamingType == STREAMING_OFFLINE;
-  const guint64 fileStart = p->settings.fileStartTime;
-  const bool frameTimecodes = p->settings.frameTimecodes;
+  ts.frameTimecodes = p->settings.frameTimecodes;
+  ts.useOriginalPts = p->settings.useOriginalPts;
+  ts.offline = p->settings.streamingType == STREAMING_OFFLINE;
+  ts.fileStartTimeSeconds = p->settings.fileStartTime;
   g_mutex_unlock(&sink->settings_lock);
 
-  // Timestamps (producer-protocol.md §7.1): the running time of the PTS becomes epoch-based,
-  // the same shift for every pad.
-  GstClockTime dts = GST_BUFFER_DTS(buf);
+  // Timestamps (kvs/timestamps.h): the running time of the PTS (or of the DTS when there is no
+  // PTS; with use-original-pts, the timestamp as is) becomes epoch-based.
+  const GstClockTime dts = GST_BUFFER_DTS(buf);
   GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts)) pts = dts;
-  if (GST_CLOCK_TIME_IS_VALID(pts) && !useOriginalPts) {
+  if (GST_CLOCK_TIME_IS_VALID(pts) && !ts.useOriginalPts) {
     pts = gst_segment_to_running_time(&t->segment, GST_FORMAT_TIME, pts);
   }
-  int64_t ptsNs;
-  const int64_t now = g_get_real_time() * 1000;
-  if (!frameTimecodes || !GST_CLOCK_TIME_IS_VALID(pts)) {
-    ptsNs = now;
-  } else if (useOriginalPts) {
-    ptsNs = static_cast<int64_t>(dts);
-  } else if (offline) {
-    ptsNs = static_cast<int64_t>(pts) + static_cast<int64_t>(fileStart) * GST_SECOND;
-  } else {
-    if (st.firstPtsNs < 0) {
-      st.firstPtsNs = static_cast<int64_t>(pts);
-      st.wallclockAtFirstNs = now;
-    }
-    ptsNs = static_cast<int64_t>(pts) - st.firstPtsNs + st.wallclockAtFirstNs;
-  }
+  const int64_t ptsNs =
+      st.timestamps.frameTime(ts, GST_CLOCK_TIME_IS_VALID(pts) ? std::optional<uint64_t>(pts) : std::nullopt,
+                              static_cast<int64_t>(dts), g_get_real_time() * 1000);
 
   Frame f;
   f.ptsNs = ptsNs;
   f.keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
 
-  // Timestamps going backwards (an RTSP jitter buffer resynchronising after a burst, a source
-  // restarting) would give fragments that overlap what was sent, which the service refuses
-  // (4004). Such frames are dropped until the timestamps pass the last one taken, and on video
-  // until the next key frame, since what follows a dropped frame cannot be decoded. Decode order
-  // is the DTS given the PTS's shift, so B-frames' PTS reordering is not mistaken for it.
+  // Decode order (kvs::DecodeOrder): frames whose decode time goes back are dropped.
   int64_t decodeNs = ptsNs;
-  if (frameTimecodes && !useOriginalPts && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(dts)) {
+  if (ts.frameTimecodes && !ts.useOriginalPts && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(dts)) {
     const GstClockTime dtsRunning = gst_segment_to_running_time(&t->segment, GST_FORMAT_TIME, dts);
     if (GST_CLOCK_TIME_IS_VALID(dtsRunning)) decodeNs = ptsNs - (static_cast<int64_t>(pts) - static_cast<int64_t>(dtsRunning));
   }
   const bool isVideo = t->type == kvs::TrackType::Video;
-  if (t->lastDecodeNs != INT64_MIN && decodeNs < t->lastDecodeNs) {
-    if (!t->resyncAtKeyFrame) {
+  const int64_t lastNs = t->decodeOrder.lastNs();
+  switch (t->decodeOrder.check(decodeNs, !isVideo || f.keyframe)) {
+    case kvs::DecodeOrder::Verdict::Keep:
+      break;
+    case kvs::DecodeOrder::Verdict::WentBack:
       GST_ELEMENT_WARNING(sink, STREAM, FORMAT,
                           ("timestamps on %s went back by %" G_GINT64_FORMAT " ms; frames are dropped until they pass "
                            "the last one sent%s",
-                           GST_PAD_NAME(pad), (t->lastDecodeNs - decodeNs) / 1000000, isVideo ? " and a key frame comes" : ""),
+                           GST_PAD_NAME(pad), (lastNs - decodeNs) / 1000000, isVideo ? " and a key frame comes" : ""),
                           (nullptr));
-    }
-    t->resyncAtKeyFrame = true;
-    st.droppedFrames++;
-    gst_buffer_unref(buf);
-    return GST_FLOW_OK;
+      [[fallthrough]];
+    case kvs::DecodeOrder::Verdict::Drop:
+      gst_buffer_unref(buf);
+      return GST_FLOW_OK;
   }
-  if (t->resyncAtKeyFrame && isVideo && !f.keyframe) {
-    st.droppedFrames++;
-    gst_buffer_unref(buf);
-    return GST_FLOW_OK;
-  }
-  t->resyncAtKeyFrame = false;
-  t->lastDecodeNs = decodeNs;
   if (t->type == kvs::TrackType::Video && t->byteStream) {
     GstMapInfo m;
     if (!gst_buffer_map(buf, &m, GST_MAP_READ)) {
@@ -892,10 +786,7 @@ static GstFlowReturn gst_kvs_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     f.payload = kvs::Chunk::adopt(kvs::annexBToLengthPrefixed(m.data, m.size));
     gst_buffer_unmap(buf, &m);
     gst_buffer_unref(buf);
-    if (t->codecPrivate.empty()) {
-      st.droppedFrames++;  // nothing can be sent before the parameter sets
-      return GST_FLOW_OK;
-    }
+    if (t->codecPrivate.empty()) return GST_FLOW_OK;  // nothing can be sent before the parameter sets
   } else {
     f.payload = chunk_of(buf);
   }
@@ -915,9 +806,9 @@ static void finish_stream(GstKvsSink* sink) {
     std::lock_guard<std::mutex> lock(p->mediaLock);
     drain_queues(sink, true);
     State& st = p->state;
-    if (st.store && st.clusterOpen) st.store->closeFragment(kvs::Chunk::adopt(kvs::MkvWriter::endOfFragmentTags()));
-    st.clusterOpen = false;
-    st.waitingForKeyFrame = true;
+    if (st.fragmenter.endFragment() && st.store) {
+      st.store->closeFragment(kvs::Chunk::adopt(kvs::MkvWriter::endOfFragmentTags()));
+    }
     stream = st.stream.get();
     store = st.store.get();
     g_mutex_lock(&sink->settings_lock);
@@ -946,7 +837,7 @@ static void finish_stream(GstKvsSink* sink) {
   std::lock_guard<std::mutex> lock(p->mediaLock);
   if (!p->state.eosPosted) {
     p->state.eosPosted = true;
-    gst_element_post_message(GST_ELEMENT(sink), gst_message_new_eos(GST_OBJECT(sink)));
+    post(sink, gst_message_new_eos(GST_OBJECT(sink)));
   }
 }
 
@@ -1138,8 +1029,7 @@ static void teardown(GstKvsSink* sink) {
     t->eos = false;
     t->hasCaps = false;
     t->codecPrivate.clear();
-    t->lastDecodeNs = INT64_MIN;
-    t->resyncAtKeyFrame = false;
+    t->decodeOrder = kvs::DecodeOrder{};
   }
 }
 

@@ -20,4 +20,16 @@ int64_t TimestampMapper::frameTime(const TimestampSettings& settings, std::optio
   return static_cast<int64_t>(*pts) - firstPtsNs_ + wallclockAtFirstNs_;
 }
 
+DecodeOrder::Verdict DecodeOrder::check(int64_t decodeNs, bool canRestart) {
+  if (lastNs_ != INT64_MIN && decodeNs < lastNs_) {
+    const bool first = !dropping_;
+    dropping_ = true;
+    return first ? Verdict::WentBack : Verdict::Drop;
+  }
+  if (dropping_ && !canRestart) return Verdict::Drop;
+  dropping_ = false;
+  lastNs_ = decodeNs;
+  return Verdict::Keep;
+}
+
 }  // namespace kvs

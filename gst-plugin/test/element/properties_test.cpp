@@ -90,6 +90,8 @@ std::vector<Expected> expectedProperties() {
       {"endpoint", G_TYPE_STRING, "NULL"},
       {"profile", G_TYPE_STRING, "NULL"},
       {"ca-cert", G_TYPE_STRING, "NULL"},
+      {"storage-path", G_TYPE_STRING, "NULL"},
+      {"storage-path-size", G_TYPE_UINT, "1024"},
   };
 }
 
@@ -114,7 +116,7 @@ class Properties : public KvsSinkTest {
   GstElement* fresh_ = nullptr;
 };
 
-TEST_F(Properties, ExactlyTheAwsPropertiesPlusEndpointProfileAndCaCert) {
+TEST_F(Properties, ExactlyTheAwsPropertiesPlusEndpointProfileCaCertAndStoragePath) {
   std::set<std::string> expected = {"name", "parent"};  // GstObject's
   for (const auto& e : expectedProperties()) expected.insert(e.name);
   guint n = 0;
