@@ -231,6 +231,22 @@ TEST_F(BusMessages, Dropped) {
   EXPECT_EQ(gst_structure_n_fields(s), 3);
 }
 
+TEST_F(BusMessages, LatencyPressure) {
+  MessagePtr m(kvssink::latency_pressure_message(src_, std::chrono::milliseconds(61500), std::chrono::seconds(60)));
+  const GstStructure* s = elementStructure(m, "kvssink-latency-pressure");
+  EXPECT_EQ(u64(s, "buffered-duration-ms"), 61500u);
+  EXPECT_EQ(u64(s, "max-latency-ms"), 60000u);
+  EXPECT_EQ(gst_structure_n_fields(s), 2);
+}
+
+TEST_F(BusMessages, SpoolDropped) {
+  MessagePtr m(kvssink::spool_dropped_message(src_, 1700000002000u, 98765u));
+  const GstStructure* s = elementStructure(m, "kvssink-spool-dropped");
+  EXPECT_EQ(u64(s, "fragment-timecode"), 1700000002000u);
+  EXPECT_EQ(u64(s, "bytes"), 98765u);
+  EXPECT_EQ(gst_structure_n_fields(s), 2);
+}
+
 TEST_F(BusMessages, Stats) {
   kvs::UploadStats u;
   u.bytesSent = 1000;
