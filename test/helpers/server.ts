@@ -138,3 +138,22 @@ export function parseFragments(media: Buffer): ConsumedFragment[] {
 export async function readFragments(archived: KinesisVideoArchivedMediaClient, stream: string, numbers: string[]): Promise<ConsumedFragment[]> {
   return parseFragments(await fragmentMedia(archived, stream, numbers));
 }
+
+/** Timestamps (ms) of a stream's video frames (track 1), every fragment in order. */
+export async function videoTimestamps(archived: KinesisVideoArchivedMediaClient, stream: string): Promise<number[]> {
+  const numbers = (await listAllFragments(archived, stream)).map((f) => f.FragmentNumber!);
+  const fragments = numbers.length ? await readFragments(archived, stream, numbers) : [];
+  return fragments.flatMap((f) => f.frames.filter((fr) => fr.track === 1).map((fr) => fr.timestampMs));
+}
+
+/** Differences between consecutive values. */
+export const steps = (xs: number[]): number[] => xs.slice(1).map((x, i) => x - xs[i]!);
+
+/** Polls `cond` every 100 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -10,7 +10,7 @@ import { parseRelayConfig } from '../../lib/relay/config.js';
 import { Relay } from '../../lib/relay/relay.js';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.js';
-import { credentials, freePort, listAllFragments, readFragments, startTestServer, type TestServer } from '../helpers/server.js';
+import { credentials, freePort, startTestServer, steps, type TestServer, until, videoTimestamps } from '../helpers/server.js';
 
 let t: TestServer;
 let ingest: FaultProxy;
@@ -30,22 +30,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Video frame timestamps of a stream, in order. */
-async function frameTimes(stream: string): Promise<number[]> {
-  const numbers = (await listAllFragments(t.archived, stream)).map((f) => f.FragmentNumber!);
-  const frags = await readFragments(t.archived, stream, numbers);
-  return frags.flatMap((f) => f.frames.filter((fr) => fr.track === 1).map((fr) => fr.timestampMs));
-}
-
-const steps = (xs: number[]): number[] => xs.slice(1).map((x, i) => x - xs[i]!);
+const frameTimes = (stream: string): Promise<number[]> => videoTimestamps(t.archived, stream);
+const wait = (what: string, cond: () => boolean) => until(what, cond, 30_000);
 
 it('keeps camera b flowing, every frame once, while camera a stalls and b’s uploads are cut', async () => {
   await t.createStream('fault-relay-a');
@@ -74,12 +60,12 @@ it('keeps camera b flowing, every frame once, while camera a stalls and b’s up
     }),
   );
   try {
-    await until('camera a stalled and restarted', () => camProxy.applied.length === 1 && byName('a').reconnects >= 1);
+    await wait('camera a stalled and restarted', () => camProxy.applied.length === 1 && byName('a').reconnects >= 1);
     const persisted = byName('a').fragmentsPersisted;
-    await until('camera a streaming again', () => byName('a').state === 'streaming' && byName('a').fragmentsPersisted >= persisted + 3);
-    await until('both of b’s cuts', () => bUploads >= 3);
+    await wait('camera a streaming again', () => byName('a').state === 'streaming' && byName('a').fragmentsPersisted >= persisted + 3);
+    await wait('both of b’s cuts', () => bUploads >= 3);
     const bPersisted = byName('b').fragmentsPersisted;
-    await until('camera b uploading after the cuts', () => byName('b').fragmentsPersisted >= bPersisted + 3);
+    await wait('camera b uploading after the cuts', () => byName('b').fragmentsPersisted >= bPersisted + 3);
     expect(byName('b').reconnects, JSON.stringify(byName('b'))).toBe(0); // b's camera pipeline never restarted
     expect([byName('a').errorAcks, byName('b').errorAcks], JSON.stringify(relay.status())).toEqual([0, 0]);
   } finally {

@@ -11,7 +11,7 @@ import { parseRelayConfig } from '../../lib/relay/config.js';
 import { Relay } from '../../lib/relay/relay.js';
 import { startStatusServer } from '../../lib/relay/status-server.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.js';
-import { credentials, listAllFragments, startTestServer, type TestServer } from '../helpers/server.js';
+import { credentials, listAllFragments, startTestServer, type TestServer, until } from '../helpers/server.js';
 
 let t: TestServer;
 let cams: RtspServer[] = [];
@@ -23,14 +23,6 @@ afterAll(async () => {
   await Promise.all(cams.map((c) => c.stop()));
   await t?.close();
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const fragments = (stream: string): Promise<Fragment[]> => listAllFragments(t.archived, stream);
 
