@@ -3,6 +3,7 @@
  * messages that `-m` prints.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseStructure } from '../../bench/sink/gst-run.js';
 
@@ -84,3 +85,19 @@ export function gstLaunch(pipeline: string, env: Record<string, string> = {}, op
 }
 
 export const awsEnv = { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * Runs a Python GStreamer program (PyGObject, as applications are written) with the kvssink
+ * built by `npm run build` and the AWS test environment; `args` become its sys.argv[1:].
+ * Resolves with its exit code and everything it printed.
+ */
+export async function runPythonGst(program: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(PYTHON, ['-c', program, ...args], { env: { ...process.env, ...env, GST_PLUGIN_PATH: PLUGIN_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  return { code, output };
+}

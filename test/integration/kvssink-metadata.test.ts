@@ -4,14 +4,10 @@
  * name/value becomes a tag of that fragment; with persist=true, of every fragment from then on;
  * persist=true with an empty value stops a persistent tag. Read back through GetMedia.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readRange, type RangeFragment } from '../../lib/consumer/range-reader.js';
-import { awsEnv, PLUGIN_DIR } from '../helpers/gst.js';
+import { awsEnv, runPythonGst } from '../helpers/gst.js';
 import { credentials, startTestServer, type TestServer } from '../helpers/server.js';
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 // Sends the events just before the 2nd, 3rd and 5th key frames (fragments 1, 2 and 4, from 0).
 const PROGRAM = `
@@ -47,11 +43,7 @@ beforeAll(async () => {
   const description =
     'videotestsrc num-buffers=180 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
     `x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse name=parse ! kvssink stream-name=tags endpoint=${t.url}`;
-  const child = spawn(PYTHON, ['-c', PROGRAM, description], { env: { ...process.env, ...awsEnv, GST_PLUGIN_PATH: PLUGIN_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const { code, output: out } = await runPythonGst(PROGRAM, [description], awsEnv);
   expect(code, out).toBe(0);
   for await (const f of readRange({ streamName: 'tags', endpoint: t.url, region: 'us-east-1', credentials, start: new Date(0), end: new Date(Date.now() + 60_000) })) {
     fragments.push(f);

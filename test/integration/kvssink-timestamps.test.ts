@@ -5,13 +5,9 @@
  * and a key frame comes, warns once on the bus, and every stored frame is later than the one
  * before it.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { awsEnv, PLUGIN_DIR } from '../helpers/gst.js';
+import { awsEnv, runPythonGst } from '../helpers/gst.js';
 import { startTestServer, steps, type TestServer, videoTimestamps } from '../helpers/server.js';
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 // Before the 71st buffer (mid-GOP), the segment again, starting 400 ms later: the running time
 // jumps back 400 ms.
@@ -52,11 +48,9 @@ beforeAll(async () => {
   const description =
     'videotestsrc num-buffers=180 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! ' +
     `x264enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h264parse name=parse ! kvssink stream-name=backwards endpoint=${t.url}`;
-  const child = spawn(PYTHON, ['-c', PROGRAM, description], { env: { ...process.env, ...awsEnv, GST_PLUGIN_PATH: PLUGIN_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  expect(code, output).toBe(0);
+  const run = await runPythonGst(PROGRAM, [description], awsEnv);
+  output = run.output;
+  expect(run.code, output).toBe(0);
   stamps = await videoTimestamps(t.archived, 'backwards');
 });
 afterAll(() => t?.close());
