@@ -57,6 +57,8 @@ const PipelineOptionsSchema = z.strictObject({
     .optional(),
   /** Seconds to wait for the last PERSISTED ack when stopping with drain (kvssink stop-stream-timeout). */
   stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+  storagePath: z.string().min(1).optional(),
+  storagePathSizeMb: z.number().int().min(1).optional(),
 });
 
 export interface PipelineOptions {
@@ -79,6 +81,13 @@ export interface PipelineOptions {
   /** When credentials are refreshed (default: 5 min before they expire; retries from 10 s). */
   credentialsRefresh?: CredentialsRefresherOptions;
   stopTimeoutSeconds?: number;
+  /**
+   * On-disk spool for every kvssink (its `storage-path`): fragments stay there until
+   * acknowledged, and survive a restart or a long outage (docs/kvssink.md).
+   */
+  storagePath?: string;
+  /** Most MiB each sink's spool keeps (its `storage-path-size`, default 1024). */
+  storagePathSizeMb?: number;
 }
 
 export interface StopOptions {
@@ -191,6 +200,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       if (options.caCert) this.setProperty(sink, 'ca-cert', options.caCert);
       if (options.region) this.setProperty(sink, 'aws-region', options.region);
       if (options.stopTimeoutSeconds !== undefined) this.setProperty(sink, 'stop-stream-timeout', options.stopTimeoutSeconds);
+      if (options.storagePath) this.setProperty(sink, 'storage-path', options.storagePath);
+      if (options.storagePathSizeMb !== undefined) this.setProperty(sink, 'storage-path-size', options.storagePathSizeMb);
     }
   }
 

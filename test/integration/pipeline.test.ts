@@ -6,7 +6,9 @@
 import { KinesisVideoArchivedMediaClient } from '@aws-sdk/client-kinesis-video-archived-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenKvsError, Pipeline, PipelineError, ensureStream, type FragmentAck, type UploadStats } from '../../lib/index.js';
-import { capturingLogger, listAllFragments, startTestServer, type TestServer } from '../helpers/server.js';
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { capturingLogger, listAllFragments, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 
 const A = { accessKeyId: 'AKIAPIPELINETESTAAAA', secretAccessKey: 'secret-a' };
 const B = { accessKeyId: 'AKIAPIPELINETESTBBBB', secretAccessKey: 'secret-b' };
@@ -82,6 +84,20 @@ describe('Pipeline', () => {
     const frags = await listed('cam1');
     expect(frags.map((f) => f.FragmentNumber)).toEqual(persisted.map((a) => a.fragmentNumber).sort());
     expect(acks.filter((a) => a.eventType === 'BUFFERING').map((a) => a.timecode)).toEqual(persisted.map((a) => a.timecode));
+  });
+
+  it('storagePath gives every kvssink a spool, emptied as fragments are persisted', async () => {
+    const dir = tempDir('pipeline-spool-');
+    const p = new Pipeline(`${CLIP(60)} ! kvssink name=sink stream-name=cam-spool`, { endpoint: t.url, region: 'us-east-1', credentials: A, storagePath: dir, storagePathSizeMb: 64 });
+    expect(p.getProperty('sink', 'storage-path')).toBe(dir);
+    expect(p.getProperty('sink', 'storage-path-size')).toBe(64);
+    await p.start();
+    await p.finished;
+    await p.stop();
+    expect((await listed('cam-spool')).length).toBe(2);
+    const left = readdirSync(path.join(dir, 'cam-spool'), { recursive: true }).filter((f) => String(f).endsWith('.frag'));
+    expect(left).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('rejects `finished` with a typed, non-retryable error for a missing stream', async () => {
