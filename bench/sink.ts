@@ -15,9 +15,11 @@
  * Unpaced runs take well under a second each: they are repeated 3 times and the medians reported.
  * A kvssink run that loses fragments is reported as incomplete (and not repeated).
  *
- * Flags: --quick (~1 min), --paced-seconds N, --streams N, --only A,B,C,D
+ * Flags: --quick (~1 min), --paced-seconds N, --streams N, --only A,B,C,D, --spool (every kvssink
+ * with storage-path in a fresh temporary directory: the on-disk spool's cost)
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,12 +37,13 @@ const { values: flags } = parseArgs({
     'paced-seconds': { type: 'string' },
     streams: { type: 'string' },
     only: { type: 'string' },
+    spool: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (flags.help) {
-  process.stdout.write('usage: node dist/bench/sink.js [--quick] [--paced-seconds 45] [--streams 16] [--only A,B,C,D]\n');
+  process.stdout.write('usage: node dist/bench/sink.js [--quick] [--paced-seconds 45] [--streams 16] [--only A,B,C,D] [--spool]\n');
   process.exit(0);
 }
 const quick = flags.quick;
@@ -55,7 +58,10 @@ const cfg = {
   quietBudgetMs: quick ? 15_000 : 60_000,
   /** Unpaced runs take well under a second: each is repeated and the medians are reported. */
   unpacedReps: 3,
+  /** --spool: the storage-path root of every kvssink (one fresh directory a run). */
+  spoolRoot: flags.spool ? mkdtempSync(path.join(os.tmpdir(), 'bench-spool-')) : undefined,
 };
+if (cfg.spoolRoot) process.on('exit', () => rmSync(cfg.spoolRoot!, { recursive: true, force: true }));
 for (const s of cfg.only) if (!['A', 'B', 'C', 'D'].includes(s)) throw new Error(`--only: unknown run "${s}"`);
 if (!(cfg.pacedSeconds > cfg.warmupMs / 1000 + 2)) throw new Error('--paced-seconds is too short');
 
@@ -89,7 +95,8 @@ function branch(plan: Plan, clip: H264Clip, i: number, url: string): string {
   const sink =
     plan.sink === 'fakesink'
       ? 'fakesink sync=false'
-      : `kvssink stream-name=s${i + 1} endpoint=${url}${plan.id === 'A' ? ` stop-stream-timeout=${cfg.eosTimeoutA}` : ''}`;
+      : `kvssink stream-name=s${i + 1} endpoint=${url}${plan.id === 'A' ? ` stop-stream-timeout=${cfg.eosTimeoutA}` : ''}` +
+        (cfg.spoolRoot ? ` storage-path=${mkdtempSync(path.join(cfg.spoolRoot, 'run-'))}` : '');
   return `${src} ! h264parse${pace} ! ${sink}`;
 }
 
@@ -233,6 +240,7 @@ async function run(): Promise<void> {
   out(`media:     ${rel(clip.file)}: ${clip.spec.width}x${clip.spec.height} ${clip.spec.fps} fps, ${clip.frames} frames = ${clip.seconds.toFixed(1)} s, ${clip.keyFrames} key frames (1 fragment each), ${(clip.bytes / 2 ** 20).toFixed(1)} MiB = ${clip.mbps.toFixed(2)} Mbit/s`);
   out(`encoded:   gst-launch-1.0 ${rel(clip.encodeArgs.join(' '))}`);
   out('server:    node dist/lib/cli/main.js serve --port 0 --data-dir <fresh tmp dir> --log-level warn (own process, one per kvssink run)');
+  if (cfg.spoolRoot) out(`spool:     every kvssink with storage-path=<fresh dir under ${cfg.spoolRoot}> (fdatasync per fragment)`);
   out(`env:       GST_PLUGIN_PATH=$(node dist/lib/cli/main.js plugin-path) AWS_ACCESS_KEY_ID=a AWS_SECRET_ACCESS_KEY=b`);
   out(
     `measured:  ${haveGnuTime() ? `${TIME_BIN} -f '%e %U %S %M' wraps each gst-launch: CPU = user+sys of the process, peak RSS = its max RSS` : 'CPU and RSS sampled from /proc/<pid>/stat and status every 100 ms until exit'}; ` +
