@@ -15,7 +15,7 @@
  * properties must win, as in the AWS element; the other lines take the key from the environment,
  * as their pages tell the reader to export it.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -481,7 +481,7 @@ async function readBack(t: TestServer, stream: string) {
 }
 
 function encode(pipeline: string): void {
-  const r = spawnSync('gst-launch-1.0', ['-q', ...tokens(pipeline)], { encoding: 'utf8' });
+  const r = spawnSync('gst-launch-1.0', ['-q', ...tokens(pipeline)], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   if (r.status !== 0) throw new Error(`gst-launch-1.0 ${pipeline}\n${r.stdout}${r.stderr}`);
 }
 
@@ -503,7 +503,12 @@ describe('the kvssink lines of the AWS developer guide and producer SDK docs, ag
     }
     const hlsDir = path.join(dir, 'hls');
     mkdirSync(hlsDir);
-    encode(`${v} ! hlssink2 location=${hlsDir}/segment%05d.ts playlist-location=${hlsDir}/playlist.m3u8 target-duration=1 playlist-length=0 max-files=0`);
+    // An HLS playlist of one 2 s MPEG-TS segment, video only (hlssink2 sometimes hangs at EOS).
+    encode(`${v} ! mpegtsmux ! filesink location=${hlsDir}/segment0.ts`);
+    writeFileSync(
+      path.join(hlsDir, 'playlist.m3u8'),
+      '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\nsegment0.ts\n#EXT-X-ENDLIST\n',
+    );
     files = http.createServer((req, res) => {
       try {
         const body = readFileSync(path.join(hlsDir, path.basename(new URL(req.url!, 'http://x').pathname)));
