@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Makes a supported Node.js LTS available when the system's Node is older than 22.
-# openkvs supports Node 22 and 24; Node 20 is past end of life.
+# Makes a supported Node.js LTS available when the system's Node is older than 22.14.
+# openkvs supports Node 22 (22.14 or newer: better-sqlite3 13 needs Node-API 10) and 24;
+# Node 20 is past end of life.
 #
 # Usage: eval "$(bash scripts/node-lts.sh [MAJOR])"   (MAJOR defaults to 24)
 #
-# Prints shell `export` lines to evaluate: nothing when the Node on PATH is already 22 or
+# Prints shell `export` lines to evaluate: nothing when the Node on PATH is already 22.14 or
 # newer (and MAJOR was not given), otherwise PATH with the LTS binary first and
 # npm_config_nodedir pointing at its headers, so node-gyp builds native modules
 # (better-sqlite3, the openkvs addon) without downloading headers. The binary comes from
@@ -13,8 +14,8 @@ set -euo pipefail
 
 major="${1:-}"
 if [ -z "$major" ]; then
-  current=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  if [ "$current" -ge 22 ]; then exit 0; fi
+  supported=$(node -p 'const [a, b] = process.versions.node.split(".").map(Number); a > 22 || (a === 22 && b >= 14) ? 1 : 0' 2>/dev/null || echo 0)
+  if [ "$supported" = 1 ]; then exit 0; fi
   major=24
 fi
 

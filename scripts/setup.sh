@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# What `npm start` and `npm test` need before they run: system packages (bootstrap.sh),
-# node_modules (npm ci, only when the lockfile or the Node ABI changed), and a fresh build.
+# What `npm start` and `npm test` need before they run: system packages (bootstrap.sh), a
+# supported Node, node_modules (npm ci, only when the lockfile or the Node ABI changed), and a
+# fresh build. Then runs the command given as arguments, if any, with that Node.
+#
+# Usage: bash scripts/setup.sh [COMMAND ARGS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
 
-major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 22 ]; then
-  echo "openkvs setup: warning: Node $(node -v) is past end of life; openkvs supports Node 22 and 24" >&2
-  echo "  (bash scripts/node-lts.sh prints how to use a Node 24 fetched from the npm registry)" >&2
-fi
+# Node 22.14+ or 24 first on PATH: the system's when it is one, else a Node 24 from the npm
+# registry (node-lts.sh), used for the install, the build and the command.
+eval "$(bash scripts/node-lts.sh)"
 
 # node_modules holds native modules (better-sqlite3) built for one Node ABI: reinstall when
 # the lockfile or the Node ABI changed.
@@ -23,3 +24,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 npm run --silent build
+
+if [ "$#" -gt 0 ]; then exec "$@"; fi

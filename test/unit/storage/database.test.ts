@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, openDatabase } from '../../../lib/service/storage/database.js';
@@ -57,5 +58,30 @@ describe('openDatabase', () => {
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     expect(() => openDatabase(file)).toThrow(/newer/);
+  });
+
+  it('lets statements of closed databases be garbage-collected without aborting the process', () => {
+    // better-sqlite3 12 on Node 24 aborted ("Assertion failed: (env) != nullptr" in
+    // RemoveEnvironmentCleanupHook) when a collected Statement was destroyed, within a fraction
+    // of a second of churn like this; a server that opens and closes its index hit it at exit.
+    const script = `
+      const { openDatabase } = await import(${JSON.stringify(join(process.cwd(), 'dist/lib/service/storage/database.js'))});
+      const end = Date.now() + 1500;
+      let rounds = 0;
+      while (Date.now() < end) {
+        const db = openDatabase(${JSON.stringify(join(dir, 'churn.db'))});
+        for (let i = 0; i < 50; i++) db.prepare('SELECT count(*) FROM streams WHERE name = ?').get('s' + i);
+        db.close();
+        const garbage = Array.from({ length: 5000 }, (_, i) => ({ i, s: 'x'.repeat(40) }));
+        await new Promise((resolve) => setImmediate(resolve, garbage));
+        rounds++;
+      }
+      console.log('rounds', rounds);
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(child.stderr).not.toContain('Assertion failed');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(child.stdout).toMatch(/rounds [1-9]/);
   });
 });
