@@ -6,11 +6,11 @@
 //   2. mediaLock (std::mutex)  — pads, per-pad queues, MKV packaging, timestamps, State
 //   3. innermost locks, never held while another lock is taken:
 //      settings_lock (GMutex) — the properties (Settings), read with or without mediaLock;
-//      kvs::ContentStore's mutex and kvs::KvsStream's own mutexes.
-// The uploader thread (kvs::KvsStream) takes the locks of 3, and mediaLock in the kvssink-stats
-// callback (for frames-sent); it posts bus messages with no lock of the element held. Hence
-// KvsStream::stop() and ~KvsStream(), which join the uploader, are never called with mediaLock
-// held.
+//      kvs::ContentStore's mutex and the own mutexes of kvs::KvsStream and kvs::Uploader.
+// The uploader thread (kvs::KvsStream's, running kvs::Uploader) takes the locks of 3, and
+// mediaLock in the kvssink-stats callback (for frames-sent); it posts bus messages with no lock
+// of the element held. Hence KvsStream::stop() and ~KvsStream(), which join the uploader, are
+// never called with mediaLock held.
 #pragma once
 
 #include <gst/gst.h>

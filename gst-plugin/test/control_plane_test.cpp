@@ -6,14 +6,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -22,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "loopback_server.h"
 
 namespace {
 
@@ -57,29 +56,7 @@ struct CannedResponse {
 // One connection at a time; every response closes its connection.
 class TestServer {
  public:
-  TestServer() {
-    listenFd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        listen(listenFd_, 8) != 0) {
-      throw std::runtime_error("cannot listen on 127.0.0.1");
-    }
-    socklen_t len = sizeof addr;
-    getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-
-  ~TestServer() {
-    stop_ = true;
-    thread_.join();
-    close(listenFd_);
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return server_.url(); }
 
   void respond(CannedResponse r) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -106,31 +83,11 @@ class TestServer {
   }
 
  private:
-  // Waits until fd is readable; false when stopping or on timeout of the whole server.
-  bool waitReadable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      const int n = poll(&p, 1, 20);
-      if (n > 0) return true;
-      if (n < 0 && errno != EINTR) return false;
-    }
-    return false;
-  }
-
-  void run() {
-    while (waitReadable(listenFd_)) {
-      const int fd = accept(listenFd_, nullptr, nullptr);
-      if (fd < 0) continue;
-      serve(fd);
-      close(fd);
-    }
-  }
-
   void serve(int fd) {
     std::string data;
     size_t headerEnd = std::string::npos;
     while ((headerEnd = data.find("\r\n\r\n")) == std::string::npos) {
-      if (!readSome(fd, data)) return;
+      if (!server_.readSome(fd, data)) return;
     }
     RecordedRequest req;
     std::istringstream head(data.substr(0, headerEnd));
@@ -150,7 +107,7 @@ class TestServer {
     }
     req.body = data.substr(headerEnd + 4);
     while (req.body.size() < contentLength) {
-      if (!readSome(fd, req.body)) return;
+      if (!server_.readSome(fd, req.body)) return;
     }
 
     CannedResponse response;
@@ -167,7 +124,7 @@ class TestServer {
     }
     if (response.hang) {
       std::string ignored;
-      while (readSome(fd, ignored)) {
+      while (server_.readSome(fd, ignored)) {
       }  // until the client closes the connection or the server stops
       return;
     }
@@ -176,30 +133,13 @@ class TestServer {
                       "\r\nConnection: close\r\n";
     for (const auto& h : response.headers) out += h + "\r\n";
     out += "\r\n" + response.body;
-    size_t sent = 0;
-    while (sent < out.size()) {
-      const ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      sent += static_cast<size_t>(n);
-    }
+    kvstest::LoopbackServer::sendAll(fd, out);
   }
 
-  bool readSome(int fd, std::string& into) {
-    if (!waitReadable(fd)) return false;
-    char buf[4096];
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    into.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int listenFd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::deque<CannedResponse> canned_;
   std::vector<RecordedRequest> requests_;
+  kvstest::LoopbackServer server_{[this](int fd) { serve(fd); }};  // last: destroyed first
 };
 
 // Checks the SigV4 Authorization of a received request by signing again what was received
