@@ -183,10 +183,13 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
         'add a user (openkvs users add NAME), give --access-key, or pass --allow-anonymous',
     );
   }
+  const dataKeys = new DataKeys(db, keyring, (id) => streams.byId(id)?.kmsKeyId);
+  // A stream's data key is made with the stream, not by its first fragment on the ingest path.
+  if (seal) streams.onCreate({ created: (s) => dataKeys.keyFor(s.id), rolledBack: (id) => dataKeys.forget(id) });
   const store = await FragmentStore.open({
     dataDir,
     db,
-    dataKeys: new DataKeys(db, keyring, (id) => streams.byId(id)?.kmsKeyId),
+    dataKeys,
     seal,
     retentionMs: (id) => {
       const s = streams.byId(id);

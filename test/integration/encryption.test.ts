@@ -105,3 +105,9 @@ it('loses nothing when `openkvs keys rotate` is killed at any moment', async () 
   expect(stdout).toMatch(/rewrapped 2 data keys \(media files unchanged\)/);
   for (const s of streams) expect((await readAll(s, await fragmentNumbers(s))).equals(expected.get(s)!)).toBe(true);
 });
+
+it('makes a stream\'s data key with the stream, before any media arrives', async () => {
+  await t.kv.send(new CreateStreamCommand({ StreamName: 'fresh', KmsKeyId: 'alias/fresh-cams', DataRetentionInHours: 1 }));
+  const { stdout } = await run(process.execPath, [cli, 'keys', 'list', '--data-dir', t.dataDir]);
+  expect(stdout).toMatch(/alias\/fresh-cams\s+1\s+\S+\s+1\n/);
+});

@@ -99,12 +99,19 @@ function toRecord(row: StreamRow): StreamRecord {
   return Object.freeze(record);
 }
 
+/** Work done in the transaction that creates a stream, undone in memory if it rolls back. */
+export interface CreateListener {
+  created(stream: StreamRecord): void;
+  rolledBack(streamId: number): void;
+}
+
 export class StreamCatalog {
   private readonly db: Database.Database;
   private readonly region: string;
   private readonly accountId: string;
   private readonly cache = new Map<number, StreamRecord>();
   private readonly deleteListeners: Array<(streamId: number) => void | Promise<void>> = [];
+  private createListener: CreateListener | undefined;
   /** Creation times are kept unique so an old ARN can never match a re-created stream. */
   private lastCreationMs: number;
 
@@ -113,6 +120,7 @@ export class StreamCatalog {
   private readonly selectByArn: Database.Statement<[string], StreamRow>;
   private readonly selectAll: Database.Statement<[], StreamRow>;
   private readonly selectPage: Database.Statement<[string, string, number, string, number], StreamRow>;
+  private readonly insert: Database.Statement<[string, string, number, string, string | null, string | null, string, number, string]>;
 
   constructor(db: Database.Database, opts: { region: string; accountId: string }) {
     this.db = db;
@@ -125,6 +133,10 @@ export class StreamCatalog {
     // (after, prefix, prefix length, prefix, limit): names after `after` that begin with `prefix`.
     this.selectPage = db.prepare(
       'SELECT * FROM streams WHERE name > ? AND (? = \'\' OR substr(name, 1, ?) = ?) ORDER BY name LIMIT ?',
+    );
+    this.insert = db.prepare(
+      `INSERT INTO streams (name, arn, creation_ms, version, status, device_name, media_type, kms_key_id, retention_hours, tags)
+       VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?, ?)`,
     );
     // A delete interrupted by a crash left its row DELETING; finish it (its data is already unreachable).
     db.prepare("DELETE FROM streams WHERE status = 'DELETING'").run();
@@ -169,6 +181,14 @@ export class StreamCatalog {
     return stream;
   }
 
+  /**
+   * Registers work done in the transaction that creates a stream (e.g. making its data key), so
+   * that the stream and what it needs are committed together; if it throws, there is no stream.
+   */
+  onCreate(listener: CreateListener): void {
+    this.createListener = listener;
+  }
+
   /** Registers work to run (and be awaited) when a stream is deleted, e.g. dropping its data. */
   onDelete(listener: (streamId: number) => void | Promise<void>): void {
     this.deleteListeners.push(listener);
@@ -195,12 +215,9 @@ export class StreamCatalog {
     const creationMs = Math.max(Date.now(), this.lastCreationMs + 1);
     const arn = `arn:aws:kinesisvideo:${this.region}:${this.accountId}:stream/${input.name}/${creationMs}`;
     const kmsKeyId = input.kmsKeyId ?? `arn:aws:kms:${this.region}:${this.accountId}:alias/aws/kinesisvideo`;
-    const { lastInsertRowid } = this.db
-      .prepare(
-        `INSERT INTO streams (name, arn, creation_ms, version, status, device_name, media_type, kms_key_id, retention_hours, tags)
-         VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?, ?)`,
-      )
-      .run(
+    let created: StreamRecord | undefined;
+    const insert = this.db.transaction(() => {
+      const { lastInsertRowid } = this.insert.run(
         input.name,
         arn,
         creationMs,
@@ -211,8 +228,23 @@ export class StreamCatalog {
         input.retentionHours,
         JSON.stringify(input.tags ?? {}),
       );
+      created = this.byId(Number(lastInsertRowid))!;
+      this.createListener?.created(created);
+      return created;
+    });
+    let record: StreamRecord;
+    try {
+      record = insert();
+    } catch (err) {
+      // Rolled back: the id may be given to the next stream; forget what was cached under it.
+      if (created) {
+        this.cache.delete(created.id);
+        this.createListener?.rolledBack(created.id);
+      }
+      throw err;
+    }
     this.lastCreationMs = creationMs;
-    return this.byId(Number(lastInsertRowid))!;
+    return record;
   }
 
   /**

@@ -68,6 +68,11 @@ const COLUMNS = 'seq, stream_id, producer_ms, server_ms, duration_ms, size, head
 export class FragmentIndex {
   private readonly headerIds = new Map<string, number>();
   private readonly headers = new Map<number, FragmentHeader>();
+  /**
+   * Per stream, a producer timestamp no stored fragment is newer than (the newest seen; deleting
+   * fragments leaves it an upper bound, which is all findByProducerTimestamp needs).
+   */
+  private readonly producerMsBound = new Map<number, number>();
   private readonly sql: {
     insertFragment: Database.Statement<[FragmentRow]>;
     insertFile: Database.Statement<[number, number, string, number]>;
@@ -79,6 +84,7 @@ export class FragmentIndex {
     first: Database.Statement<[number], FragmentRow>;
     last: Database.Statement<[number], FragmentRow>;
     byProducerTimestamp: Database.Statement<[number, number], FragmentRow>;
+    maxProducerMs: Database.Statement<[number], number | null>;
     maxSeq: Database.Statement<[], number | null>;
     maxFileId: Database.Statement<[], number | null>;
     allFiles: Database.Statement<[], FileRow>;
@@ -113,6 +119,7 @@ export class FragmentIndex {
       byProducerTimestamp: db.prepare(
         `SELECT ${COLUMNS} FROM fragments WHERE stream_id = ? AND producer_ms = ? ORDER BY seq DESC LIMIT 1`,
       ),
+      maxProducerMs: db.prepare<[number], number | null>('SELECT MAX(producer_ms) FROM fragments WHERE stream_id = ?').pluck(),
       maxSeq: db.prepare<[], number | null>('SELECT MAX(seq) FROM fragments').pluck(),
       maxFileId: db.prepare<[], number | null>('SELECT MAX(id) FROM files').pluck(),
       allFiles: db.prepare('SELECT id, stream_id, path FROM files ORDER BY id'),
@@ -201,11 +208,20 @@ export class FragmentIndex {
 
   /** The latest fragment with exactly this producer timestamp (to detect re-sent fragments). */
   findByProducerTimestamp(streamId: number, producerTimestampMs: number): StoredFragment | undefined {
+    // Live media is newer than everything stored: no query for it.
+    let bound = this.producerMsBound.get(streamId);
+    if (bound === undefined) {
+      bound = this.sql.maxProducerMs.get(streamId) ?? -Infinity;
+      this.producerMsBound.set(streamId, bound);
+    }
+    if (producerTimestampMs > bound) return undefined;
     return toStored(this.sql.byProducerTimestamp.get(streamId, producerTimestampMs));
   }
 
   insertFragment(row: FragmentRow): StoredFragment {
     this.sql.insertFragment.run(row);
+    const bound = this.producerMsBound.get(row.stream_id);
+    if (bound !== undefined && row.producer_ms > bound) this.producerMsBound.set(row.stream_id, row.producer_ms);
     return fromRow(row);
   }
 
