@@ -242,10 +242,16 @@ export async function startServer(options: ServerOptions = {}): Promise<OpenKvsS
         handler(req, res);
       };
       const serverOptions = { connectionsCheckingInterval: 1_000, headersTimeout: limits.headersTimeoutMs, requestTimeout: 0 };
-      const server = tls
-        ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, onRequest)
-        : http.createServer(serverOptions, onRequest);
-      return server as http.Server;
+      if (!tls) return http.createServer(serverOptions, onRequest);
+      // A connection that has not finished its handshake within the headers timeout is closed.
+      const secure = https.createServer(
+        { ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.headersTimeoutMs },
+        onRequest,
+      );
+      secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket) =>
+        log.warn({ remote: socket.remoteAddress, code: err.code, reason: err.message }, 'TLS handshake failed'),
+      );
+      return secure as unknown as http.Server;
     },
   });
 

@@ -71,3 +71,35 @@ it('refuses TLS files it cannot read, naming them', async () => {
     /cannot read the TLS certificate \/nonexistent\/cert\.pem/,
   );
 });
+
+it('names the client in refusals, failed handshakes are logged, slow handshakes dropped', async () => {
+  const { capturingLogger } = await import('../helpers/server.js');
+  const { logger, logs } = capturingLogger();
+  const dir = tempDir();
+  const s = await startServer({ port: 0, dataDir: dir, logger, tls: 'auto', accessKeys: { [credentials.accessKeyId]: credentials.secretAccessKey }, limits: { headersTimeoutMs: 500 } });
+  try {
+    const handler = trusting(s.tlsCertFile!);
+    // A wrong secret: refused, and the refusal names the client's address.
+    const wrong = new KinesisVideoClient({ endpoint: s.url, region: 'us-east-1', credentials: { ...credentials, secretAccessKey: 'wrong' }, maxAttempts: 1, requestHandler: handler });
+    await expect(wrong.send(new ListStreamsCommand({}))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    expect(logs.find((l) => l.code === 'InvalidSignatureException')).toMatchObject({ remote: '127.0.0.1' });
+    const right = new KinesisVideoClient({ endpoint: s.url, region: 'us-east-1', credentials, maxAttempts: 1, requestHandler: handler });
+    await expect(right.send(new ListStreamsCommand({}))).resolves.toMatchObject({ StreamInfoList: [] });
+
+    const port = Number(new URL(s.url).port);
+    const closedAfter = (send?: string) =>
+      new Promise<number>((resolve) => {
+        const t0 = Date.now();
+        const socket = net.connect(port, '127.0.0.1', () => send && socket.write(send));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(Date.now() - t0));
+      });
+    // Plain HTTP to the TLS port: the handshake fails and is logged.
+    await closedAfter('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await expect.poll(() => logs.some((l) => l.msg === 'TLS handshake failed' && l.remote === '127.0.0.1')).toBe(true);
+    // A connection that never starts its handshake is closed after the headers timeout.
+    expect(await closedAfter()).toBeLessThan(5_000);
+  } finally {
+    await s.close();
+  }
+});
