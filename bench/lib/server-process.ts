@@ -50,7 +50,7 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
   let lines = 0;
   let listening = false;
   const onLine = (line: string) => {
-    if (line.trim() === '') return;
+    if (line.trim() === '' || line.startsWith('clients trust ')) return; // the start banner's second line
     if (opts.logFile) appendFileSync(opts.logFile, `${line}\n`);
     lines++;
     tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);

@@ -14,6 +14,7 @@ import { runStream } from './stream.js';
 import { runRelay } from './relay.js';
 import { parseDuration, runConsume, type ConsumeCommandOptions } from './consume.js';
 import { startServer } from '../service/server.js';
+import { tuneHeapForIngest } from './heap.js';
 import { listKeys, rotateKeys } from './keys.js';
 import { addUser, issueCredentials, listUsers, removeUser, setPolicy } from './users.js';
 
@@ -115,6 +116,7 @@ program
   .option('--public-url <url>', 'the URL clients reach the server at, when not the Host they send (e.g. behind a TLS proxy)')
   .action(async (flags: ServeFlags) => {
     const tls = tlsOption(flags);
+    tuneHeapForIngest();
     const server = await startServer({
       allowAnonymous: flags.allowAnonymous,
       ...(tls ? { tls } : {}),

@@ -29,7 +29,8 @@ interface DataKeyRow {
   wrapped: Buffer;
 }
 
-const aad = (streamId: number, seq: number): Buffer => {
+/** The associated data of a fragment: its stream id and sequence number. */
+export const aad = (streamId: number, seq: number): Buffer => {
   const b = Buffer.alloc(16);
   b.writeBigUInt64BE(BigInt(streamId), 0);
   b.writeBigUInt64BE(BigInt(seq), 8);

@@ -5,6 +5,7 @@ import { type DataKeys, IntegrityError, openSealed } from './fragment-cipher.js'
 import { FragmentIndex, type FragmentHeader, type StoredFragment, type TimestampKind } from './fragment-index.js';
 import { GroupCommit, type FragmentInput, type FragmentStoreStats, type FragmentStoreTestHooks } from './group-commit.js';
 import { Retention, type SweepResult } from './retention.js';
+import { SealThread } from './seal-thread.js';
 
 export type { StorageLog } from './data-files.js';
 export type { FragmentHeader, StoredFragment, TimestampKind } from './fragment-index.js';
@@ -67,10 +68,12 @@ export class FragmentStore {
       fileMaxAgeMs: opts.fileMaxAgeMs ?? DEFAULT_FILE_MAX_AGE_MS,
       log,
     });
+    const sealWith = (opts.seal ?? true) ? opts.dataKeys : undefined;
     const commits = new GroupCommit({
       index,
       files,
-      sealWith: (opts.seal ?? true) ? opts.dataKeys : undefined,
+      sealWith,
+      sealThread: sealWith ? new SealThread(log) : undefined,
       log,
       hooks: opts.testHooks ?? {},
     });
@@ -198,6 +201,7 @@ export class FragmentStore {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     await this.commits.idle();
+    await this.commits.close();
     this.files.retireAll();
     await this.files.closeRetired();
     await this.files.closeReadHandles();

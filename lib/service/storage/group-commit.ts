@@ -1,5 +1,6 @@
 import { type DataKeys, sealChunks } from './fragment-cipher.js';
 import type { FragmentHeader, FragmentIndex, FragmentRow, NewHeaders, StoredFragment } from './fragment-index.js';
+import type { SealThread } from './seal-thread.js';
 import { type DataFiles, type StorageLog, type Writer, syncDir } from './data-files.js';
 
 export interface FragmentInput {
@@ -33,6 +34,8 @@ export interface GroupCommitOptions {
   files: DataFiles;
   /** Per-stream keys new fragments are sealed with; undefined: stored as received. */
   sealWith: DataKeys | undefined;
+  /** Where sealing runs, off the event loop (with sealWith). */
+  sealThread?: SealThread;
   log: StorageLog;
   hooks: FragmentStoreTestHooks;
 }
@@ -95,6 +98,11 @@ export class GroupCommit {
       });
       this.schedule();
     });
+  }
+
+  /** Stops the sealing thread (after idle()). */
+  async close(): Promise<void> {
+    await this.opts.sealThread?.close();
   }
 
   /** Resolves once every queued batch and task is done. */
@@ -170,8 +178,19 @@ export class GroupCommit {
     const { streamId, seq } = pending.input;
     const dataKey = this.opts.sealWith?.keyFor(streamId);
     const size = pending.input.chunks.reduce((sum, c) => sum + c.length, 0);
-    const chunks = dataKey ? sealChunks(dataKey.key, streamId, seq, pending.input.chunks) : pending.input.chunks;
-    const { writer, offset, length } = await this.opts.files.append(streamId, chunks);
+    const { chunks } = pending.input;
+    const sealed = !dataKey
+      ? { chunks, release() {} }
+      : this.opts.sealThread
+        ? await this.opts.sealThread.seal(dataKey.key, streamId, seq, chunks, size)
+        : { chunks: sealChunks(dataKey.key, streamId, seq, chunks), release() {} };
+    let appended;
+    try {
+      appended = await this.opts.files.append(streamId, sealed.chunks);
+    } finally {
+      sealed.release();
+    }
+    const { writer, offset, length } = appended;
     return { pending, writer, offset, length, size, keyId: dataKey?.id ?? null };
   }
 
