@@ -96,32 +96,32 @@ export interface MachineCpu {
   interrupts: number;
   /** Time the hypervisor ran something else on our vCPUs. */
   steal: number;
-  /** CPU of kernel threads (ksoftirqd, kworker writeback, jbd2, …). */
-  kernelThreads: number;
+  /** CPU seconds of each kernel thread alive now (ksoftirqd, kworker writeback, jbd2, …), by pid: they come and go, so compare per pid. */
+  kernelThreads: Map<string, number>;
 }
 
 /** CPU seconds of the whole machine so far, split as MachineCpu. */
 export function machineCpu(): MachineCpu {
   const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
   const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-  let kernelThreads = 0;
+  const kernelThreads = new Map<string, number>();
+  const t = CLOCK_TICKS_PER_SECOND;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // Kernel threads are kthreadd (pid 2) and its children.
-      if (name === '2' || fields[1] === '2') kernelThreads += Number(fields[11]) + Number(fields[12]);
+      if (name === '2' || fields[1] === '2') kernelThreads.set(name, (Number(fields[11]) + Number(fields[12])) / t);
     } catch {
       // gone
     }
   }
-  const t = CLOCK_TICKS_PER_SECOND;
   return {
     busy: (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / t,
     interrupts: (irq! + softirq!) / t,
     steal: (steal ?? 0) / t,
-    kernelThreads: kernelThreads / t,
+    kernelThreads,
   };
 }
 
@@ -201,6 +201,13 @@ export class MachineCpuMeter {
 }
 
 /** Machine-wide CPU between start() and read(), split into all busy time and its kernel part, % of one core. */
+/** CPU seconds kernel threads used between two readings; one that exited meanwhile is not counted (never negative). */
+function kernelThreadsSince(start: MachineCpu, now: MachineCpu): number {
+  let sum = 0;
+  for (const [pid, s] of now.kernelThreads) sum += Math.max(0, s - (start.kernelThreads.get(pid) ?? 0));
+  return sum;
+}
+
 export class MachineCpuSplitMeter {
   private startCpu: MachineCpu | undefined;
   private startWall = 0;
@@ -218,7 +225,7 @@ export class MachineCpuSplitMeter {
     const pct = (v: number) => (wall > 0 ? (v / wall) * 100 : NaN);
     return {
       busy: pct(now.busy - start.busy),
-      kernel: pct(now.interrupts - start.interrupts + now.kernelThreads - start.kernelThreads + now.steal - start.steal),
+      kernel: pct(now.interrupts - start.interrupts + kernelThreadsSince(start, now) + now.steal - start.steal),
     };
   }
 }

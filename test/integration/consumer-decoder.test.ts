@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { rssAfterGc } from '../helpers/memory.js';
 import { ConsumerError } from '../../lib/errors.js';
 import { type ConsumedFrame, GetMediaParser } from '../../lib/consumer/get-media-parser.js';
 import { type DecodedFrame, VideoDecoder } from '../../lib/consumer/video-decoder.js';
@@ -127,10 +128,8 @@ describe('VideoDecoder', () => {
   it('50 create/decode/close cycles do not grow RSS', async () => {
     const m = { ...h264, frames: h264.frames.slice(0, 10) };
     for (let i = 0; i < 5; i++) await decodeAll(m, { format: 'GRAY8' });
-    (globalThis as { gc?: () => void }).gc?.();
-    const before = process.memoryUsage().rss;
+    const before = rssAfterGc();
     for (let i = 0; i < 50; i++) await decodeAll(m, { format: 'GRAY8' });
-    (globalThis as { gc?: () => void }).gc?.();
-    expect((process.memoryUsage().rss - before) / 1e6).toBeLessThan(40);
+    expect((rssAfterGc() - before) / 1e6).toBeLessThan(40);
   });
 });
