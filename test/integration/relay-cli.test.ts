@@ -74,7 +74,8 @@ it('SIGHUP removes a camera and adds another; the unchanged one is untouched; SI
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const cameras = async () => ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { cameras: CameraStatus[] }).cameras;
+  const cameras = async () =>
+    ((await (await fetch(`http://127.0.0.1:${statusPort}/status`, { signal: AbortSignal.timeout(5_000) })).json()) as { cameras: CameraStatus[] }).cameras;
   try {
     await until('x and y streaming', cameras, (cs) => cs.length === 2 && cs.every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 2));
 
@@ -99,7 +100,9 @@ it('SIGHUP removes a camera and adds another; the unchanged one is untouched; SI
   } finally {
     child.kill('SIGTERM');
   }
-  expect(await exited, out).toBe(0);
+  const stopped = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 20 s after SIGTERM'), 20_000))]);
+  if (typeof stopped === 'string') child.kill('SIGKILL');
+  expect(stopped, out).toBe(0);
   expect(out).toMatch(/SIGTERM: draining every camera/);
   expect(out).toMatch(/stopped\n$/);
 });
