@@ -22,6 +22,8 @@ export interface Writer {
   indexed: boolean;
   /** Directories whose entries for this file are not yet durable. */
   dirsToSync: string[];
+  /** Why an fsync of the file failed: nothing written to it since is trusted to be durable. */
+  syncError?: unknown;
 }
 
 export interface DataFilesOptions {
@@ -40,7 +42,7 @@ export function dataFilePath(streamId: number, fileId: number): string {
 /**
  * The fragment data files, `${dataDir}/streams/<streamId>/<fileId>.frag`: the file each stream
  * appends to (rotated by size and age), files retired from appending (closed, and deleted if never
- * indexed, once the current batch or task is over), and cached handles for reads.
+ * indexed, once no batch in progress can be using them), and cached handles for reads.
  */
 export class DataFiles {
   readonly streamsDir: string;
@@ -119,9 +121,19 @@ export class DataFiles {
   }
 
   /** Closes retired files; ones that never got indexed hold nothing committed and are deleted. */
-  async closeRetired(): Promise<void> {
+  closeRetired(): Promise<void> {
+    return this.closeWriters(this.takeRetired());
+  }
+
+  /** The files retired so far, for closeWriters once no batch uses them. */
+  takeRetired(): Writer[] {
     const retired = this.retired;
     this.retired = [];
+    return retired;
+  }
+
+  /** Closes retired files (from takeRetired), deleting those never indexed. */
+  async closeWriters(retired: Writer[]): Promise<void> {
     await Promise.all(
       retired.map(async (writer) => {
         try {

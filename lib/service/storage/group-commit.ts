@@ -56,14 +56,18 @@ interface Written {
 }
 
 /**
- * Group commit of appends: one batch at a time writes every queued fragment to its stream's data
- * file, fsyncs the touched files once, and indexes the whole batch in one transaction. Other work
- * that changes files or index (retention, deleting streams) runs as exclusive tasks between batches.
+ * Group commit of appends, pipelined in two stages. A batch takes every queued fragment and writes
+ * it to its stream's data file; then, in batch order, it fsyncs the touched files once and indexes
+ * the whole batch in one transaction. The next batch's writes overlap the previous batch's fsync
+ * and commit, one batch in each stage at most. Other work that changes files or index (retention,
+ * deleting streams) runs as exclusive tasks, with neither stage busy.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
   private readonly tasks: (() => Promise<void>)[] = [];
   private worker: Promise<void> | undefined;
+  /** Wakes a worker that waits on a batch's commit when new work arrives. */
+  private wake: (() => void) | undefined;
   private readonly counters: FragmentStoreStats = { batches: 0, fsyncs: 0, fragments: 0 };
 
   constructor(private readonly opts: GroupCommitOptions) {}
@@ -111,10 +115,12 @@ export class GroupCommit {
   }
 
   private schedule(): void {
+    if (this.wake) {
+      this.wake();
+      this.wake = undefined;
+    }
     if (this.worker) return;
-    // Start on the next turn of the event loop so that appends made in this one share a batch.
-    this.worker = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.drain())
+    this.worker = this.drain()
       .catch((err: unknown) => this.opts.log.warn({ err }, 'fragment store worker failed'))
       .finally(() => {
         this.worker = undefined;
@@ -123,31 +129,63 @@ export class GroupCommit {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.tasks.length > 0) {
+    /** The previous batch's fsync and commit, while this loop writes the next batch. */
+    let committing: Promise<void> | undefined;
+    let committed = false;
+    for (;;) {
+      // Start on the next turn of the event loop so that appends made in this one share a batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        await this.commitBatch(batch);
+        // Files retired before these writes start were used by earlier batches only.
+        const retired = this.opts.files.takeRetired();
+        const written = await this.writeStage(batch);
+        await committing;
+        await this.opts.files.closeWriters(retired);
+        committed = false;
+        committing = this.commitStage(batch, written).finally(() => (committed = true));
       }
-      const task = this.tasks.shift();
-      if (task) await task();
+      // A task waits for the batch in commit, and runs before the next one: load does not starve it.
+      if (this.tasks.length > 0) {
+        await committing;
+        committing = undefined;
+        await this.opts.files.closeRetired();
+        await this.tasks.shift()!();
+        continue;
+      }
+      if (this.queue.length > 0) continue;
+      if (!committing || committed) break;
+      // Nothing queued: wait for the commit, or for new work to start writing meanwhile.
+      await Promise.race([committing, new Promise<void>((resolve) => (this.wake = resolve))]);
+      this.wake = undefined;
     }
+    await this.opts.files.closeRetired();
   }
 
-  private async commitBatch(batch: Pending[]): Promise<void> {
+  /** Writes the batch; fails all of it on an unexpected error (each write handles its own). */
+  private async writeStage(batch: Pending[]): Promise<Written[]> {
     this.counters.batches++;
     try {
       const written = await this.writeBatch(batch);
       await this.opts.hooks.afterWrite?.();
+      return written;
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      this.opts.log.warn({ err }, 'fragment batch failed');
+      return [];
+    }
+  }
+
+  /** fsyncs and indexes a written batch; fails what is still pending on an unexpected error. */
+  private async commitStage(batch: Pending[], written: Written[]): Promise<void> {
+    try {
       const synced = await this.syncBatch(written);
       await this.opts.hooks.afterSync?.();
       this.indexBatch(synced);
     } catch (err) {
-      // Unexpected (each step handles its own failures): fail whatever is still pending.
       for (const p of batch) p.reject(err);
       this.opts.log.warn({ err }, 'fragment batch failed');
-    } finally {
-      await this.opts.files.closeRetired();
     }
   }
 
@@ -210,7 +248,8 @@ export class GroupCommit {
     const failed = new Map<Writer, unknown>();
     await Promise.all(
       [...writers].map(async (writer) => {
-        let err = await errorOf(writer.handle.datasync());
+        // After a failed fsync, a later one may succeed with the data lost: the file is not trusted.
+        let err = writer.syncError ?? (await errorOf(writer.handle.datasync()));
         if (err === undefined) this.counters.fsyncs++;
         for (const dir of writer.dirsToSync) err ??= await dirs.get(dir);
         if (err === undefined) writer.dirsToSync = [];
@@ -226,6 +265,8 @@ export class GroupCommit {
       else kept.push(w);
     }
     for (const [writer, err] of failed) {
+      if (writer.syncError !== undefined) continue; // reported by the batch that found it
+      writer.syncError = err;
       this.opts.log.warn({ err, file: writer.relPath }, 'fsync failed; rotating the data file');
       this.opts.files.retire(writer);
     }

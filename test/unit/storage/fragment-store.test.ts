@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseFragmentNumber } from '../../../lib/service/storage/fragment-number.js';
-import type { FragmentInput, StoredFragment } from '../../../lib/service/storage/fragment-store.js';
+import type { DataFiles } from '../../../lib/service/storage/data-files.js';
+import type { FragmentInput, FragmentStoreTestHooks, StoredFragment } from '../../../lib/service/storage/fragment-store.js';
 import {
   HEADER,
   OTHER_HEADER,
@@ -10,6 +11,7 @@ import {
   dataFiles,
   makeFragment,
   makeTempDir,
+  memoryLog,
   openStore,
   removeDir,
   type Opened,
@@ -183,6 +185,80 @@ describe('FragmentStore appends and reads', () => {
     expect(opened.store.nextSeq()).toBe(future + 1);
   });
 
+  it('writes the next batch while the previous one is in its fsync and commit, and acks in order', async () => {
+    await closeAll(opened);
+    let writes = 0;
+    let holdSync = true;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let inSync!: () => void;
+    const syncing = new Promise<void>((resolve) => (inSync = resolve));
+    const hooks: FragmentStoreTestHooks = {
+      afterWrite: async () => {
+        writes++;
+      },
+      afterSync: () => {
+        if (!holdSync) return Promise.resolve();
+        holdSync = false;
+        inSync();
+        return released;
+      },
+    };
+    opened = await openStore(dir, { testHooks: hooks });
+    const { store } = opened;
+    const order: string[] = [];
+    const a = makeFragment(store, 1);
+    const first = store.append(a.input).then((f) => (order.push('first'), f));
+    await syncing;
+    const b = makeFragment(store, 1); // the same data file as the batch in commit
+    const second = store.append(b.input).then((f) => (order.push('second'), f));
+    await waitUntil(() => writes === 2);
+    expect(order).toEqual([]); // written, but neither is acknowledged before the first commit
+    release();
+    const [fa, fb] = await Promise.all([first, second]);
+    expect(order).toEqual(['first', 'second']);
+    expect(fb.fileId).toBe(fa.fileId);
+    expect((await store.read(fa)).equals(a.bytes)).toBe(true);
+    expect((await store.read(fb)).equals(b.bytes)).toBe(true);
+  });
+
+  it('trusts nothing written to a file after its fsync failed, even if a later fsync succeeds', async () => {
+    await closeAll(opened);
+    let writes = 0;
+    const log = memoryLog();
+    opened = await openStore(dir, { log, testHooks: { afterWrite: async () => void writes++ } });
+    const { store } = opened;
+    const a = makeFragment(store, 1);
+    const fa = await store.append(a.input);
+    const writer = (store as unknown as { files: DataFiles }).files.current(1)!;
+    const datasync = writer.handle.datasync.bind(writer.handle);
+    let fail!: (err: Error) => void;
+    let inSync!: () => void;
+    const syncing = new Promise<void>((resolve) => (inSync = resolve));
+    let calls = 0;
+    writer.handle.datasync = () => {
+      if (calls++ > 0) return datasync();
+      inSync();
+      return new Promise<void>((_, reject) => (fail = reject));
+    };
+    const b = store.append(makeFragment(store, 1).input);
+    await syncing;
+    const before = writes;
+    const c = store.append(makeFragment(store, 1).input); // written to the same file meanwhile
+    await waitUntil(() => writes > before);
+    fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    await expect(b).rejects.toThrow(/EIO/);
+    await expect(c).rejects.toThrow(/EIO/);
+    expect(log.entries.filter((e) => /fsync failed/.test(e.msg))).toHaveLength(1);
+
+    const d = makeFragment(store, 1);
+    const fd = await store.append(d.input);
+    expect(fd.fileId).not.toBe(fa.fileId); // a new file
+    expect((await store.read(fd)).equals(d.bytes)).toBe(true);
+    expect((await store.read(fa)).equals(a.bytes)).toBe(true);
+    expect(store.after(1, -1, 10).map((f) => f.seq)).toEqual([fa.seq, fd.seq]);
+  });
+
   it('close() flushes queued appends; later calls reject', async () => {
     const { store } = opened;
     const made = Array.from({ length: 25 }, (_, i) => makeFragment(store, 1 + (i % 5)));
@@ -270,3 +346,11 @@ describe('FragmentStore queries', () => {
     expect(store.findByProducerTimestamp(2, 5000)).toBeUndefined();
   });
 });
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
