@@ -215,3 +215,45 @@ TEST(Fragmenter, EndFragmentWaitsForTheNextKeyFrame) {
   EXPECT_TRUE(p.newFragment);
   EXPECT_TRUE(f.endFragment());
 }
+
+TEST(Fragmenter, FramesUnderAMillisecondApartGetIncreasingTimecodes) {
+  Fragmenter f;
+  const FragmenterSettings s;
+  EXPECT_EQ(f.place(s, videoKey(kEpoch)).relativeTimecode, 0);
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 300'000)).relativeTimecode, 1);
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 600'000)).relativeTimecode, 2);
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 1 * kMs + 200'000)).relativeTimecode, 3) << "1 ms, but 2 was taken";
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 40 * kMs)).relativeTimecode, 40) << "caught up";
+}
+
+TEST(Fragmenter, TracksDoNotMoveEachOthersTimecodes) {
+  Fragmenter f;
+  const FragmenterSettings s;
+  f.place(s, videoKey(kEpoch));
+  EXPECT_EQ(f.place(s, audio(kEpoch + 100'000)).relativeTimecode, 0);
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 33 * kMs)).relativeTimecode, 33);
+  EXPECT_EQ(f.place(s, audio(kEpoch + 33 * kMs)).relativeTimecode, 33);
+}
+
+TEST(Fragmenter, FramesWhoseTimeGoesBackKeepTheirTimecodes) {
+  Fragmenter f;
+  const FragmenterSettings s;
+  f.place(s, videoKey(kEpoch));
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 100 * kMs)).relativeTimecode, 100);
+  EXPECT_EQ(f.place(s, videoDelta(kEpoch + 33 * kMs)).relativeTimecode, 33) << "a B-frame";
+}
+
+TEST(Fragmenter, AKeyFrameInTheLastFramesMillisecondStartsItsFragmentAfterIt) {
+  Fragmenter f;
+  const FragmenterSettings s;  // key-frame-fragmentation
+  f.place(s, videoKey(kEpoch));
+  f.place(s, videoDelta(kEpoch + 40 * kMs));
+  const Placement p = f.place(s, videoKey(kEpoch + 40 * kMs + 500'000));
+  EXPECT_TRUE(p.newFragment);
+  EXPECT_EQ(p.fragmentTimecode, static_cast<uint64_t>(kEpoch / kMs + 41));
+  EXPECT_EQ(p.relativeTimecode, 0);
+  const Placement next = f.place(s, videoDelta(kEpoch + 40 * kMs + 800'000));
+  EXPECT_EQ(next.drop, FrameDrop::None) << "not before its fragment";
+  EXPECT_EQ(next.relativeTimecode, 1);
+  EXPECT_EQ(f.place(s, audio(kEpoch + 40 * kMs + 900'000)).relativeTimecode, 0) << "audio never before its fragment";
+}

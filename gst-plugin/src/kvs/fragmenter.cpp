@@ -1,5 +1,6 @@
 #include "kvs/fragmenter.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace kvs {
@@ -26,16 +27,27 @@ Placement Fragmenter::place(const FragmenterSettings& settings, const Fragmenter
     out.drop = FrameDrop::BeforeFragmentStart;
     return out;
   }
+  if (start && (sessionStartNs_ < 0 || waitingForKeyFrame_)) {
+    sessionStartNs_ = frame.timeNs;
+    video_ = audio_ = TrackTicks{};
+  }
+  const int64_t base = settings.absoluteTimecodes ? 0 : sessionStartNs_;
+  const int64_t raw = (frame.timeNs - base) / scale;
+  // A frame that rounds to (or, after a nudge, below) its track's last timecode gets the next one.
+  TrackTicks& track = frame.video ? video_ : audio_;
+  const int64_t tick = raw >= track.lastRaw && raw <= track.last ? track.last + 1 : raw;
+  track = {raw, tick};
   if (start) {
-    if (sessionStartNs_ < 0 || waitingForKeyFrame_) sessionStartNs_ = frame.timeNs;
-    const int64_t sinceBase = frame.timeNs - (settings.absoluteTimecodes ? 0 : sessionStartNs_);
     out.newFragment = true;
-    out.fragmentTimecode = static_cast<uint64_t>(sinceBase / scale);
+    out.fragmentTimecode = static_cast<uint64_t>(tick);
     fragmentOpen_ = true;
-    fragmentStartNs_ = frame.timeNs - sinceBase % scale;
+    fragmentStartNs_ = base + raw * scale;
+    fragmentTick_ = tick;
     waitingForKeyFrame_ = false;
   }
-  out.relativeTimecode = static_cast<int16_t>((frame.timeNs - fragmentStartNs_) / scale);
+  // Never before the fragment's timecode (audio at a video key frame that was moved on).
+  out.relativeTimecode = static_cast<int16_t>(
+      std::clamp<int64_t>(tick - fragmentTick_, 0, std::numeric_limits<int16_t>::max()));
   out.keyframe = frame.video ? frame.keyframe : settings.audioOnly;
   return out;
 }

@@ -15,6 +15,10 @@
 //   - Timecodes are in units of the timecode scale: absolute (the frame time since the epoch), or
 //     relative to the first frame of the session's first fragment (absolute-fragment-times false;
 //     after endFragment(), of the next fragment).
+//   - Frames of a track come out with increasing timecodes: a frame that rounds to its track's
+//     last timecode (frames under a timecode-scale apart, as in an RTSP camera's burst after a
+//     reconnect) gets the next one, and so does the next frame that would then fall behind.
+//     Frames whose time goes back (B-frames' presentation order) keep their own.
 //
 // Plain C++, no GStreamer types: the element passes the epoch-based frame times of
 // kvs/timestamps.h and writes what it is told to into the content store. Not thread-safe (the
@@ -22,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 namespace kvs {
 
@@ -68,8 +73,15 @@ class Fragmenter {
  private:
   bool waitingForKeyFrame_ = true;  // after start and after endFragment()
   bool fragmentOpen_ = false;
-  int64_t fragmentStartNs_ = 0;  // the time the open fragment's timecode stands for, in ns
+  int64_t fragmentStartNs_ = 0;  // the start of the open fragment's first frame's tick, in ns
+  int64_t fragmentTick_ = 0;     // the open fragment's timecode
   int64_t sessionStartNs_ = -1;  // base of relative timecodes
+
+  struct TrackTicks {
+    int64_t lastRaw = std::numeric_limits<int64_t>::max();  // the last frame's own timecode
+    int64_t last = std::numeric_limits<int64_t>::min();     // ...and the one it was given
+  };
+  TrackTicks video_, audio_;
 };
 
 }  // namespace kvs
