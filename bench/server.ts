@@ -716,4 +716,3 @@ main().then(
     process.exit(1);
   },
 );
-

@@ -200,7 +200,6 @@ export class MachineCpuMeter {
   }
 }
 
-/** Machine-wide CPU between start() and read(), split into all busy time and its kernel part, % of one core. */
 /** CPU seconds kernel threads used between two readings; one that exited meanwhile is not counted (never negative). */
 function kernelThreadsSince(start: MachineCpu, now: MachineCpu): number {
   let sum = 0;
@@ -208,6 +207,7 @@ function kernelThreadsSince(start: MachineCpu, now: MachineCpu): number {
   return sum;
 }
 
+/** Machine-wide CPU between start() and read(), split into all busy time and its kernel part, % of one core. */
 export class MachineCpuSplitMeter {
   private startCpu: MachineCpu | undefined;
   private startWall = 0;

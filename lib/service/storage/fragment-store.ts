@@ -68,12 +68,11 @@ export class FragmentStore {
       fileMaxAgeMs: opts.fileMaxAgeMs ?? DEFAULT_FILE_MAX_AGE_MS,
       log,
     });
-    const sealWith = (opts.seal ?? true) ? opts.dataKeys : undefined;
+    const sealKeys = (opts.seal ?? true) ? opts.dataKeys : undefined;
     const commits = new GroupCommit({
       index,
       files,
-      sealWith,
-      sealThread: sealWith ? new SealThread(log) : undefined,
+      seal: sealKeys ? { keys: sealKeys, thread: new SealThread(log) } : undefined,
       log,
       hooks: opts.testHooks ?? {},
     });

@@ -1,4 +1,4 @@
-import { type DataKeys, sealChunks } from './fragment-cipher.js';
+import type { DataKeys } from './fragment-cipher.js';
 import type { FragmentHeader, FragmentIndex, FragmentRow, NewHeaders, StoredFragment } from './fragment-index.js';
 import type { SealThread } from './seal-thread.js';
 import { type DataFiles, type StorageLog, type Writer, syncDir } from './data-files.js';
@@ -32,10 +32,8 @@ export interface FragmentStoreStats {
 export interface GroupCommitOptions {
   index: FragmentIndex;
   files: DataFiles;
-  /** Per-stream keys new fragments are sealed with; undefined: stored as received. */
-  sealWith: DataKeys | undefined;
-  /** Where sealing runs, off the event loop (with sealWith). */
-  sealThread?: SealThread;
+  /** The per-stream keys new fragments are sealed with, and the thread sealing them; undefined: stored as received. */
+  seal: { keys: DataKeys; thread: SealThread } | undefined;
   log: StorageLog;
   hooks: FragmentStoreTestHooks;
 }
@@ -106,7 +104,7 @@ export class GroupCommit {
 
   /** Stops the sealing thread (after idle()). */
   async close(): Promise<void> {
-    await this.opts.sealThread?.close();
+    await this.opts.seal?.thread.close();
   }
 
   /** Resolves once every queued batch and task is done. */
@@ -214,14 +212,11 @@ export class GroupCommit {
 
   private async writeOne(pending: Pending): Promise<Written> {
     const { streamId, seq } = pending.input;
-    const dataKey = this.opts.sealWith?.keyFor(streamId);
+    const { seal } = this.opts;
+    const dataKey = seal?.keys.keyFor(streamId);
     const size = pending.input.chunks.reduce((sum, c) => sum + c.length, 0);
     const { chunks } = pending.input;
-    const sealed = !dataKey
-      ? { chunks, release() {} }
-      : this.opts.sealThread
-        ? await this.opts.sealThread.seal(dataKey.key, streamId, seq, chunks, size)
-        : { chunks: sealChunks(dataKey.key, streamId, seq, chunks), release() {} };
+    const sealed = dataKey ? await seal!.thread.seal(dataKey.key, streamId, seq, chunks, size) : { chunks, release() {} };
     let appended;
     try {
       appended = await this.opts.files.append(streamId, sealed.chunks);
