@@ -31,7 +31,11 @@ afterAll(async () => {
 });
 
 const frameTimes = (stream: string): Promise<number[]> => videoTimestamps(t.archived, stream);
-const wait = (what: string, cond: () => boolean) => until(what, cond, 30_000);
+/** until() with 30 s, naming the cameras' status on a timeout. */
+const wait = (what: string, cond: () => boolean, status: () => unknown) =>
+  until(what, cond, 30_000).catch((err: Error) => {
+    throw new Error(`${err.message}; cameras: ${JSON.stringify(status())}`);
+  });
 
 /** For a failure message: the frame times (ms, from the first) around the smallest and the largest step. */
 function around(times: number[], stepsOf: number[]): string {
@@ -55,6 +59,7 @@ it('keeps camera b flowing, every frame once, while camera a stalls and b’s up
 
   const relay = new Relay();
   const byName = (name: string): CameraStatus => relay.status().find((c) => c.name === name)!;
+  const status = () => relay.status();
   await relay.start(
     parseRelayConfig({
       endpoint: t.url,
@@ -68,12 +73,12 @@ it('keeps camera b flowing, every frame once, while camera a stalls and b’s up
     }),
   );
   try {
-    await wait('camera a stalled and restarted', () => camProxy.applied.length === 1 && byName('a').reconnects >= 1);
+    await wait('camera a stalled and restarted', () => camProxy.applied.length === 1 && byName('a').reconnects >= 1, status);
     const persisted = byName('a').fragmentsPersisted;
-    await wait('camera a streaming again', () => byName('a').state === 'streaming' && byName('a').fragmentsPersisted >= persisted + 3);
-    await wait('both of b’s cuts', () => bUploads >= 3);
+    await wait('camera a streaming again', () => byName('a').state === 'streaming' && byName('a').fragmentsPersisted >= persisted + 3, status);
+    await wait('both of b’s cuts', () => bUploads >= 3, status);
     const bPersisted = byName('b').fragmentsPersisted;
-    await wait('camera b uploading after the cuts', () => byName('b').fragmentsPersisted >= bPersisted + 3);
+    await wait('camera b uploading after the cuts', () => byName('b').fragmentsPersisted >= bPersisted + 3, status);
     expect(byName('b').reconnects, JSON.stringify(byName('b'))).toBe(0); // b's camera pipeline never restarted
     expect([byName('a').errorAcks, byName('b').errorAcks], JSON.stringify(relay.status())).toEqual([0, 0]);
   } finally {
