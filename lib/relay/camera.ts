@@ -59,7 +59,9 @@ export function cameraDescription(camera: CameraConfig, codec: VideoCodec, audio
   const video = codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
   const props = Object.entries(camera.sink).map(([k, v]) => ` ${k}=${value(v)}`).join('');
   const sink = `kvssink name=sink stream-name=${quote(camera.streamName)}${props}`;
-  const src = `rtspsrc name=src location=${quote(camera.url)} latency=${camera.latencyMs}${protocols}`;
+  // A stop over a stalled connection waits for rtspsrc's tcp-timeout (20 s by default) in its
+  // teardown: the camera's no-data timeout bounds it, as it bounds the stall itself.
+  const src = `rtspsrc name=src location=${quote(camera.url)} latency=${camera.latencyMs} tcp-timeout=${Math.round(camera.noDataTimeoutSeconds * 1_000_000)}${protocols}`;
   if (!audio) return `${src} ! ${video} ! ${sink}`;
   return `${src} src. ! queue ! ${video} ! queue ! ${sink} src. ! queue ! rtpmp4gdepay ! aacparse ! queue ! sink.`;
 }

@@ -73,7 +73,12 @@ it('keeps camera b flowing, every frame once, while camera a stalls and b’s up
     }),
   );
   try {
-    await wait('camera a stalled and restarted', () => camProxy.applied.length === 1 && byName('a').reconnects >= 1, status);
+    await wait('camera a’s connection stalled', () => camProxy.applied.length === 1, status);
+    const stalledAt = Date.now();
+    await wait('camera a restarted', () => byName('a').reconnects >= 1, status);
+    // Watchdog (2 s) + drain (at most 5 s) + rtspsrc's teardown over the stalled connection,
+    // bounded by its tcp-timeout (= noDataTimeoutSeconds; rtspsrc's own 20 s made this 20 s+).
+    expect(Date.now() - stalledAt, JSON.stringify(byName('a'))).toBeLessThan(15_000);
     const persisted = byName('a').fragmentsPersisted;
     await wait('camera a streaming again', () => byName('a').state === 'streaming' && byName('a').fragmentsPersisted >= persisted + 3, status);
     await wait('both of b’s cuts', () => bUploads >= 3, status);
