@@ -2,7 +2,8 @@
  * The relay through a faulty network: camera a's RTSP connection goes through a fault proxy that
  * stalls it for good, and PutMedia of camera b goes through one that cuts it mid-fragment. Camera
  * b keeps flowing with every frame stored once; camera a is restarted by its watchdog and its
- * stream resumes with increasing timestamps.
+ * stream resumes with increasing timestamps. The restart has to be quick: this camera (shared
+ * media) stops serving new sessions a while after one of its connections stalled.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CameraStatus } from '../../lib/relay/camera.js';
