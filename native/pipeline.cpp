@@ -43,9 +43,10 @@ void callJs(Napi::Env env, Napi::Function callback, PipelineCore* core, BusMessa
   std::unique_ptr<BusMessage> m(message);
   if (env == nullptr || callback.IsEmpty()) return;  // the environment is going away
   core->delivered++;
-  // After EOS or an error the pipeline is done: it no longer keeps Node alive (stop() still works).
+  // After EOS or an error the pipeline is done: it no longer keeps Node alive (stop() still works),
+  // unless it is being closed: then the close result keeps it alive.
   if ((m->type == "eos" && m->fromPipeline) || m->type == "error") {
-    if (core->referenced && !core->closed) {
+    if (core->referenced && !core->closeRequested && !core->closed) {
       core->tsfn.Unref(env);
       core->referenced = false;
     }
@@ -193,7 +194,7 @@ Pipeline::Pipeline(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pipeline>(
 Pipeline::~Pipeline() {
   // Dropped without close(): stop it on its state thread. (A closed core was either closed by
   // JS or by the environment's teardown, which also stops the loop: nothing to do then.)
-  if (core_ && !closeRequested_ && !core_->closed) {
+  if (core_ && !core_->closeRequested && !core_->closed) {
     core_->closed = true;
     auto core = core_;
     AddonData* addon = addon_;
@@ -312,10 +313,10 @@ Napi::Value Pipeline::GetProperty(const Napi::CallbackInfo& info) {
 Napi::Value Pipeline::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string request = info[0].As<Napi::String>();
-  if (core_->closed || closeRequested_) {
+  if (core_->closed || core_->closeRequested) {
     throwData(env, "ERR_PIPELINE_CLOSED", "the pipeline is closed");
   }
-  closeRequested_ = true;
+  core_->closeRequested = true;
   auto core = core_;
   AddonData* addon = addon_;
   keepAlive(env);  // until the close result arrives

@@ -43,6 +43,11 @@ struct PipelineCore : std::enable_shared_from_this<PipelineCore> {
   std::atomic<uint64_t> dropped{0};
   /// Node's thread only: the thread-safe function keeps the event loop alive (while running).
   bool referenced = false;
+  /// Node's thread only: close() was called. From then on the thread-safe function stays
+  /// referenced until the GLib thread releases it: were the loop to end before that Release
+  /// (an end of stream or error arriving after close()), Node would tear the function down
+  /// while the GLib thread is about to release it, and hang or crash at exit.
+  bool closeRequested = false;
 
   void deliver(BusMessage* m);
   /// GLib thread: to NULL, remove the watch, drop the pipeline.
@@ -94,7 +99,6 @@ class Pipeline : public Napi::ObjectWrap<Pipeline> {
   AddonData* addon_;
   std::shared_ptr<PipelineCore> core_;
   void keepAlive(Napi::Env env);
-  bool closeRequested_ = false;
 };
 
 }  // namespace openkvs

@@ -1,6 +1,7 @@
 /**
  * Pipeline lifecycle edge cases, each in its own forked Node process: exiting while a pipeline
- * plays, dropping one without stop under --expose-gc, stopping while events are queued,
+ * plays, dropping one without stop under --expose-gc, stopping while events are queued, a
+ * close overtaken by its end of stream,
  * 100 start/stop cycles without growing memory, and pipelines in Worker threads.
  */
 import { spawn } from 'node:child_process';
@@ -47,6 +48,12 @@ it('stops at once while bus messages are still queued', async () => {
   const r = await runChild('stop-while-events-queued');
   expect(r.code, r.stderr).toBe(0);
   expect(r.lines[0]).toMatchObject({ stopped: true });
+});
+
+it('finishes a close whose end of stream arrives after it, and exits by itself', async () => {
+  const r = await runChild('close-racing-eos');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.lines).toEqual([{ closed: 100 }]);
 });
 
 it('does not grow in memory over 100 kvssink upload start/stop cycles', async () => {
