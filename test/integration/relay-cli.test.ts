@@ -77,7 +77,11 @@ it('SIGHUP removes a camera and adds another; the unchanged one is untouched; SI
   const cameras = async () =>
     ((await (await fetch(`http://127.0.0.1:${statusPort}/status`, { signal: AbortSignal.timeout(5_000) })).json()) as { cameras: CameraStatus[] }).cameras;
   try {
-    await until('x and y streaming', cameras, (cs) => cs.length === 2 && cs.every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 2));
+    const started = await until('x and y streaming', cameras, (cs) => cs.length === 2 && cs.every((c) => c.state === 'streaming' && c.fragmentsPersisted >= 2));
+
+    // Untouched is judged from here: a camera may reconnect while it starts on a loaded machine.
+    const yStarted = started.find((c) => c.name === 'y')!;
+    if (yStarted.reconnects > 0) console.warn(`y reconnected while starting (${yStarted.lastError}):\n${out}`);
 
     // A bad config on SIGHUP is reported; the running cameras go on.
     writeConfig('cameras.json', [x, { ...y, url: 'rtsp:/' }]);
@@ -92,7 +96,7 @@ it('SIGHUP removes a camera and adds another; the unchanged one is untouched; SI
     const after = await until('z streaming', cameras, (cs) => cs.some((c) => c.name === 'z' && c.state === 'streaming' && c.fragmentsPersisted >= 2));
     expect(after.map((c) => c.name).sort()).toEqual(['y', 'z']);
     const yAfter = after.find((c) => c.name === 'y')!;
-    expect(yAfter.reconnects).toBe(0);
+    expect(yAfter.reconnects, `y reconnected (${yAfter.lastError}):\n${out}`).toBe(yStarted.reconnects);
     expect(yAfter.fragmentsPersisted).toBeGreaterThan(yBefore.fragmentsPersisted);
     // x drained and stopped at the reload: nothing reached its stream afterwards.
     expect(await lastServerTimestamp('cli-x')).toBeLessThan(reloadedAt);
