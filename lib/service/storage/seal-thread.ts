@@ -90,8 +90,8 @@ export class SealThread {
     let at = 0;
     for (const c of chunks) at += c.copy(view, at);
     const nonce = randomBytes(12);
+    const id = this.nextId++;
     try {
-      const id = this.nextId++;
       const done = new Promise<{ tag: Buffer; slot: ArrayBuffer }>((resolve, reject) => this.jobs.set(id, { resolve, reject }));
       this.worker.postMessage({ id, slot, length: size, key, nonce, aad: aad(streamId, seq) }, [slot]);
       const { tag, slot: back } = await done;
@@ -104,7 +104,9 @@ export class SealThread {
       };
       return { chunks: [nonce, Buffer.from(back, 0, size), tag], release };
     } catch {
-      this.slots--; // the slot went with the thread, which stopped (logged once): the chunks are untouched, seal them here
+      // The thread failed the job or stopped (logged once), and kept the slot: the chunks are untouched, seal them here.
+      this.jobs.delete(id);
+      this.slots--;
       return this.sealHere(key, streamId, seq, chunks);
     }
   }
